@@ -1,0 +1,32 @@
+# make run  — start Pausa on SQLite at http://127.0.0.1:5000 (prints a first admin once)
+# make test — ruff, then the whole test suite (browser tests included)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi.py
+
+.PHONY: run test lint venv migrate clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+venv: $(BIN)/activate
+
+migrate: venv
+	$(BIN)/flask db upgrade
+
+run: migrate
+	$(BIN)/flask users bootstrap
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) instance/pausa.db* .pytest_cache .ruff_cache

@@ -1,0 +1,183 @@
+"""Pausa: put a production system into maintenance safely and tell everyone what is going on."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Config, TestConfig
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create a Pausa app: production/development settings, or the test ones plus overrides."""
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        instance_relative_config=True,
+    )
+    if test_config is None:
+        app.config.from_object(Config)
+    else:
+        app.config.from_object(TestConfig)
+        app.config.from_mapping(test_config)
+    configure_secret_key(app)
+    configure_logging(app)
+    if app.config["TRUSTED_PROXY_COUNT"] > 0:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def configure_secret_key(app: Flask) -> None:
+    """Refuse to run in production without SECRET_KEY; elsewhere keep one in instance/."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config["ENVIRONMENT"] == "production":
+        raise RuntimeError("SECRET_KEY must be set when PAUSA_ENV=production.")
+    key_file = Path(app.instance_path) / "secret_key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    from .extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and "/instance/" in uri:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    if uri.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    """Let readers and one writer work side by side, and wait for locks instead of failing."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import gate
+    from .blueprints import admin, api, audit, auth, health, public, site, webhooks
+    from .extensions import csrf
+    from .security import register_security_headers
+
+    for module in (auth, admin, api, public, audit, health, webhooks, site):
+        app.register_blueprint(module.bp)
+    # The demo API takes anonymous JSON writes and no cookie grants it anything.
+    csrf.exempt(site.items)
+    gate.init_gate(app)
+    register_security_headers(app)
+
+
+def _wants_json() -> bool:
+    from .gate import wants_json
+
+    return wants_json()
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Answer every error with a page or JSON, never a stack trace."""
+    from flask_wtf.csrf import CSRFError
+
+    from .extensions import db
+
+    def respond(status: int, code: str, message: str) -> Response:
+        if _wants_json():
+            response = jsonify(error=code, message=message)
+            response.status_code = status
+        else:
+            response = Response(
+                render_template("errors/error.html", status=status, message=message), status=status
+            )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Response:
+        return respond(
+            400, "csrf", "The form expired or was not sent from this site. Reload the page and try again."
+        )
+
+    @app.errorhandler(429)
+    def too_many(error: HTTPException) -> Response:
+        response = respond(429, "rate_limited", "Too many attempts. Wait a minute and try again.")
+        retry_after = getattr(error, "retry_after", None)
+        response.headers["Retry-After"] = str(int(retry_after)) if retry_after else "60"
+        return response
+
+    @app.errorhandler(OperationalError)
+    def database_down(error: OperationalError) -> Response:
+        db.session.rollback()
+        app.logger.error("database unavailable: %s", error)
+        response = respond(
+            503, "unavailable", "The service is temporarily unavailable. Try again in a minute."
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        code = error.name.lower().replace(" ", "_")
+        return respond(error.code or 500, code, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return respond(500, "internal", "Something went wrong on our side. It has been logged.")
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import audit_cli, maintenance_cli, tokens_cli, users_cli, worker_command
+
+    for command in (maintenance_cli, users_cli, tokens_cli, audit_cli, worker_command):
+        app.cli.add_command(command)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask import g
+
+    from .maintenance.gate import ALLOW, banner_facts
+    from .maintenance.windows import utcnow
+
+    @app.context_processor
+    def maintenance_context() -> dict[str, Any]:
+        return {
+            "banner": banner_facts(g.get("maintenance", ALLOW), utcnow()),
+            "banner_seconds": app.config["BANNER_POLL_SECONDS"],
+        }

@@ -1,0 +1,1 @@
+"""Blueprints: thin adapters, one per concern."""

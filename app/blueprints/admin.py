@@ -1,0 +1,187 @@
+"""The admin dashboard: live status, activate, update and end maintenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, request, url_for
+from sqlalchemy import func, select
+
+from .. import htmx
+from ..extensions import db
+from ..gate import state_cache
+from ..maintenance.state import ROLES, Mode, Reason
+from ..maintenance.validation import MESSAGE_MAX, ValidationError, validate_window
+from ..maintenance.windows import public_facts, utcnow
+from ..models import AuditEntry, MaintenanceWindow, User
+from ..ratelimits import state_change_limit
+from ..services import ServiceError
+from ..services import maintenance as maintenance_service
+from .auth import admin_required, request_actor
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+FORM_FIELDS = ("message", "reason", "mode", "eta", "ends_at", "allowed_ips", "scope_paths")
+
+
+@bp.before_request
+@admin_required
+def guard() -> None:
+    """Every admin page needs an admin."""
+
+
+def _form_data() -> dict[str, Any]:
+    """Read the window fields a dashboard form sent."""
+    data: dict[str, Any] = {name: request.form[name] for name in FORM_FIELDS if name in request.form}
+    if "roles_present" in request.form:
+        data["allowed_roles"] = request.form.getlist("allowed_roles")
+    return data
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted(value)
+    return (value or "").replace("\r\n", "\n").strip() if isinstance(value, str) else value
+
+
+def _form_values(window: MaintenanceWindow | None, submitted: bool) -> dict[str, Any]:
+    """Fill the form: what was just submitted, else the active window, else defaults."""
+    if submitted:
+        values = {name: request.form.get(name, "") for name in FORM_FIELDS}
+        values["allowed_roles"] = request.form.getlist("allowed_roles")
+        return values
+    if window is None:
+        values = dict.fromkeys(FORM_FIELDS, "")
+        values.update(reason=Reason.OTHER.value, mode=Mode.FULL.value, allowed_roles=[])
+        return values
+    return {
+        "message": window.message,
+        "reason": window.reason,
+        "mode": window.mode,
+        "eta": window.eta.isoformat(timespec="minutes") if window.eta else "",
+        "ends_at": window.ends_at.isoformat(timespec="minutes") if window.ends_at else "",
+        "allowed_ips": " ".join(window.allowed_ips or []),
+        "scope_paths": " ".join(window.scope_paths or []),
+        "allowed_roles": list(window.allowed_roles or []),
+    }
+
+
+def _panel_context(
+    errors: dict[str, str] | None = None, submitted: bool = False, notice: str | None = None
+) -> dict:
+    now = utcnow()
+    window = maintenance_service.current_window(now)
+    version = maintenance_service.read_version()
+    return {
+        "window": window,
+        "facts": public_facts(window.to_state(), now) if window else None,
+        "version": version,
+        "stale": state_cache().get().stale,
+        "errors": errors or {},
+        "notice": notice,
+        "values": _form_values(window, submitted),
+        "roles": [role for role in ROLES if role != "admin"],
+        "reasons": [reason.value for reason in Reason],
+        "modes": [mode.value for mode in Mode],
+        "message_max": MESSAGE_MAX,
+    }
+
+
+def _render_panel(status: int = 200, **context: Any) -> Response:
+    return htmx.render(
+        "admin/dashboard.html", "admin/partials/panel.html", status=status,
+        **_dashboard_context(), **_panel_context(**context),
+    )
+
+
+def _dashboard_context() -> dict:
+    return {
+        "recent_audit": db.session.scalars(
+            select(AuditEntry).order_by(AuditEntry.id.desc()).limit(8)
+        ).all(),
+        "recent_windows": db.session.scalars(
+            select(MaintenanceWindow).order_by(MaintenanceWindow.id.desc()).limit(5)
+        ).all(),
+        "user_count": db.session.scalar(select(func.count(User.id))),
+    }
+
+
+def _after_change(message: str) -> Response:
+    """Answer a successful change: the fresh panel for htmx, a redirect otherwise."""
+    state_cache().invalidate()
+    if htmx.is_fragment_request():
+        return _render_panel(notice=message)
+    flash(message)
+    return redirect(url_for("admin.dashboard"))
+
+
+def _refused(errors: dict[str, str], status: int) -> Response:
+    """Answer bad input: the form again with the errors next to their fields."""
+    return _render_panel(status=status, errors=errors, submitted=True)
+
+
+@bp.get("")
+def dashboard() -> Response:
+    return _render_panel()
+
+
+@bp.get("/status-card")
+def status_card() -> Response:
+    """Answer the card's poll; tell the page to reload its controls when the state moved."""
+    context = _panel_context()
+    response = htmx.render(
+        "admin/dashboard.html", "admin/partials/status_card.html",
+        **_dashboard_context(), **context,
+    )
+    seen = request.args.get("version", type=int)
+    if seen is not None and seen != context["version"]:
+        response.headers["HX-Trigger"] = "pausa:state-changed"
+    return response
+
+
+@bp.get("/panel")
+def panel() -> Response:
+    return _render_panel()
+
+
+@bp.post("/maintenance/activate")
+@state_change_limit
+def activate() -> Response:
+    try:
+        data = validate_window(_form_data(), utcnow())
+        maintenance_service.activate_window(data, request_actor())
+    except ValidationError as exc:
+        return _refused(exc.fields, 422)
+    except ServiceError as exc:
+        return _refused({"form": exc.message}, exc.status)
+    return _after_change("Maintenance is on.")
+
+
+@bp.post("/maintenance/update")
+@state_change_limit
+def update() -> Response:
+    # Send only what the admin changed: an untouched, already-passed ETA must not fail
+    # validation, and a re-submitted value must not show up as a change in the audit.
+    shown = _form_values(maintenance_service.current_window(), submitted=False)
+    changes = {
+        name: value for name, value in _form_data().items()
+        if _comparable(value) != _comparable(shown.get(name))
+    }
+    try:
+        data = validate_window(changes, utcnow(), partial=True)
+        maintenance_service.update_window(data, request_actor())
+    except ValidationError as exc:
+        return _refused(exc.fields, 422)
+    except ServiceError as exc:
+        return _refused({"form": exc.message}, exc.status)
+    return _after_change("Maintenance updated.")
+
+
+@bp.post("/maintenance/end")
+@state_change_limit
+def end() -> Response:
+    try:
+        maintenance_service.end_window(request_actor())
+    except ServiceError as exc:
+        return _refused({"form": exc.message}, exc.status)
+    return _after_change("Maintenance has ended.")

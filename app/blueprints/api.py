@@ -1,0 +1,151 @@
+"""The JSON admin API for deploy pipelines: status, activate, update, end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..extensions import csrf, db
+from ..gate import bearer_token, state_cache
+from ..maintenance.state import Actor
+from ..maintenance.validation import ValidationError, validate_window
+from ..maintenance.windows import utcnow
+from ..models import MaintenanceWindow
+from ..ratelimits import state_change_limit
+from ..services import ServiceError, audit
+from ..services import maintenance as maintenance_service
+from ..services import tokens as token_service
+from .auth import request_actor
+
+bp = Blueprint("api", __name__, url_prefix="/api/admin")
+# Bearer-token callers have no session to forge; session callers are checked below.
+csrf.exempt(bp)
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> Response:
+    response = jsonify(error=code, message=message, **extra)
+    response.status_code = status
+    return response
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    """Accept an admin-scoped bearer token, or an admin session with a CSRF token."""
+    raw = bearer_token()
+    if raw is not None:
+        token = token_service.authenticate(raw)
+        if token is None:
+            response = error(401, "unauthorized", "The token is unknown or revoked.")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="pausa", error="invalid_token"'
+            return response
+        g.actor = Actor(f"token:{token.name}", request.remote_addr, request.user_agent.string)
+        if "admin" not in token.scope_set:
+            audit.record("admin.denied", g.actor, request.path, {"method": request.method})
+            db.session.commit()
+            return error(403, "forbidden", "This token has no admin scope.")
+        return None
+    if not current_user.is_authenticated:
+        response = error(401, "unauthorized", "Sign in or send Authorization: Bearer <token>.")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pausa"'
+        return response
+    g.actor = request_actor()
+    if not current_user.is_admin:
+        audit.record("admin.denied", g.actor, request.path, {"method": request.method})
+        db.session.commit()
+        return error(403, "forbidden", "Only admins can do this.")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    return None
+
+
+def window_json(window: MaintenanceWindow | None) -> dict[str, Any] | None:
+    """Describe a window for admins, everything included."""
+    if window is None:
+        return None
+    values = window.snapshot()
+    for name in ("starts_at", "created_at", "started_at", "ended_at"):
+        moment = getattr(window, name)
+        values[name] = moment.isoformat() if moment else None
+    values.update(
+        id=window.id,
+        status=window.status,
+        created_by=window.created_by,
+        started_by=window.started_by,
+        ended_by=window.ended_by,
+        ended_how=window.ended_how,
+    )
+    return values
+
+
+def _status_body() -> dict[str, Any]:
+    window = maintenance_service.current_window()
+    return {
+        "active": window is not None,
+        "window": window_json(window),
+        "version": maintenance_service.read_version(),
+    }
+
+
+def _json_body() -> dict[str, Any]:
+    """Read the request's JSON object; an empty body is an empty object."""
+    if not request.get_data(cache=True):
+        return {}
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ValidationError({"body": "Send a JSON object with Content-Type: application/json."})
+    return payload
+
+
+def _changed(window: MaintenanceWindow, status: int = 200) -> Response:
+    state_cache().invalidate()
+    response = jsonify(active=window.status == "active", window=window_json(window))
+    response.status_code = status
+    return response
+
+
+@bp.get("/maintenance")
+def status() -> Response:
+    return jsonify(_status_body())
+
+
+@bp.post("/maintenance")
+@state_change_limit
+def activate() -> Response:
+    data = validate_window(_json_body(), utcnow())
+    return _changed(maintenance_service.activate_window(data, g.actor), 201)
+
+
+@bp.patch("/maintenance")
+@state_change_limit
+def update() -> Response:
+    data = validate_window(_json_body(), utcnow(), partial=True)
+    return _changed(maintenance_service.update_window(data, g.actor))
+
+
+@bp.delete("/maintenance")
+@state_change_limit
+def end() -> Response:
+    return _changed(maintenance_service.end_window(g.actor))
+
+
+@bp.get("/maintenance/windows")
+def windows() -> Response:
+    """List the most recent windows, newest first."""
+    rows = db.session.scalars(
+        select(MaintenanceWindow).order_by(MaintenanceWindow.id.desc()).limit(100)
+    )
+    return jsonify(windows=[window_json(row) for row in rows])
+
+
+@bp.errorhandler(ValidationError)
+def validation_failed(exc: ValidationError) -> Response:
+    return error(400, "validation", "Some fields are not valid.", fields=exc.fields)
+
+
+@bp.errorhandler(ServiceError)
+def service_refused(exc: ServiceError) -> Response:
+    codes = {404: "not_found", 409: "conflict"}
+    return error(exc.status, codes.get(exc.status, "invalid"), exc.message)

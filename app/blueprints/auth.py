@@ -1,0 +1,120 @@
+"""Log in and out, and the guards that the admin pages use."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+
+from .. import htmx
+from ..extensions import db, limiter, login_manager
+from ..maintenance.state import Actor
+from ..models import User
+from ..security import safe_next
+from ..services import audit
+from ..services import users as user_service
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def request_actor(name: str | None = None) -> Actor:
+    """Describe who is acting in this request, for the audit trail."""
+    if name is None:
+        name = current_user.email if current_user.is_authenticated else "anonymous"
+    return Actor(name=name, ip=request.remote_addr, user_agent=request.user_agent.string)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+
+
+def _current_path() -> str:
+    """Return the page the user is on: htmx tells us, otherwise it is this request."""
+    if htmx.is_fragment_request() and request.headers.get("HX-Current-URL"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(request.headers["HX-Current-URL"])
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.full_path.rstrip("?")
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Response:
+    """Send people to the login page the way their client understands."""
+    login_url = url_for("auth.login", next=safe_next(_current_path()))
+    if request.path.startswith("/api/"):
+        response = Response('{"error":"unauthorized"}', 401, mimetype="application/json")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pausa"'
+        return response
+    if htmx.is_fragment_request():
+        return htmx.redirect(login_url, status=401)
+    return redirect(login_url)
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Let only admins in; audit everyone else who is logged in and tries."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return unauthorized()
+        if not current_user.is_admin:
+            audit.record("admin.denied", request_actor(), request.path, {"method": request.method})
+            db.session.commit()
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> Response | str:
+    """Show the login form and sign people in; the same answer for every failure."""
+    next_url = safe_next(request.values.get("next"), url_for("site.home"))
+    if request.method == "POST":
+        email = request.form.get("email", "")[:254]
+        password = request.form.get("password", "")[:1024]
+        user = user_service.authenticate(email, password, request_actor(email or "anonymous"))
+        if user is not None:
+            login_user(user)
+            if next_url == url_for("site.home") and user.is_admin:
+                next_url = url_for("admin.dashboard")
+            return redirect(next_url)
+        return Response(
+            render_template(
+                "auth/login.html", next_url=next_url, email=email,
+                error="The email or password is not right.",
+            ),
+            status=401,
+        )
+    return render_template("auth/login.html", next_url=next_url, email="", error=None)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Sign out (a POST with CSRF, so a link elsewhere cannot log people out)."""
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("site.home"))

@@ -1,0 +1,117 @@
+"""What end users see: the maintenance page, its status poll and the banner on every page."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from .. import htmx
+from ..gate import decision_for, gate_state
+from ..maintenance.gate import banner_facts
+from ..maintenance.state import WindowState
+from ..maintenance.windows import public_facts, upcoming_window, utcnow, window_in_effect
+
+bp = Blueprint("public", __name__, url_prefix="/maintenance")
+
+
+def poll_seconds(window: WindowState | None, now: datetime) -> int:
+    """Pick the next poll delay: sooner when the ETA is near, always with jitter.
+
+    The jitter spreads thousands of waiting browsers so they do not all
+    come back in the same second when the window ends.
+    """
+    low = current_app.config["STATUS_POLL_MIN_SECONDS"]
+    high = max(low, current_app.config["STATUS_POLL_MAX_SECONDS"])
+    if window is not None and window.eta is not None:
+        remaining = max(0, int((window.eta - now).total_seconds()))
+        high = max(low, min(high, remaining // 4 or low))
+    return random.randint(low, high)
+
+
+def _context(window: WindowState | None, now: datetime) -> dict:
+    return {
+        "window": window,
+        "facts": public_facts(window, now) if window else None,
+        "poll_seconds": poll_seconds(window, now),
+    }
+
+
+def render_maintenance_page(
+    window: WindowState | None, now: datetime, status: int = 200, blocked_method: str = "GET"
+) -> Response:
+    """Render the whole maintenance page (used in place by the gate, and at /maintenance)."""
+    html = render_template(
+        "public/maintenance.html",
+        blocked_write=blocked_method.upper() not in ("GET", "HEAD", "OPTIONS"),
+        **_context(window, now),
+    )
+    return htmx.vary(Response(html, status=status))
+
+
+@bp.get("")
+def page() -> Response:
+    """Show the maintenance page, or say that everything is running."""
+    now = utcnow()
+    response = render_maintenance_page(window_in_effect(gate_state(), now), now)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/status")
+def status() -> Response:
+    """Answer the page's poll: the status partial, or a reload once the window has ended."""
+    now = utcnow()
+    window = window_in_effect(gate_state(), now)
+    came_from_block = request.args.get("active") == "1"
+    if window is None and came_from_block and htmx.is_fragment_request():
+        # Reload the URL the user was on: the page was rendered there in place.
+        response = htmx.refresh()
+    else:
+        response = htmx.render(
+            "public/maintenance.html", "public/partials/status.html", **_context(window, now)
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/status.json")
+def status_json() -> Response:
+    """Give the same facts as JSON, with an ETag for cheap conditional polling."""
+    now = utcnow()
+    state = gate_state()
+    window = window_in_effect(state, now)
+    upcoming = upcoming_window(state, now)
+    body = {
+        "active": window is not None,
+        "window": public_facts(window, now) if window else None,
+        "upcoming": public_facts(upcoming, now) if upcoming else None,
+        "version": state.version,
+    }
+    response = Response(
+        json.dumps(body, separators=(",", ":")), mimetype="application/json"
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.get("/banner")
+def banner() -> Response:
+    """Answer every page's banner poll; reload the page if it has just become blocked."""
+    page_path = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
+    decision = decision_for(page_path, "GET")
+    if decision.blocked:
+        response = htmx.refresh()
+    else:
+        response = htmx.render(
+            "public/partials/banner.html",
+            "public/partials/banner.html",
+            banner=banner_facts(decision, utcnow()),
+            banner_seconds=current_app.config["BANNER_POLL_SECONDS"],
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response

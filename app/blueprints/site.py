@@ -1,0 +1,67 @@
+"""The demo site that maintenance protects: a home page, an account form and a small JSON API."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import DemoItem
+
+bp = Blueprint("site", __name__)
+
+NOTE_MAX = 200
+
+
+@bp.get("/")
+def home() -> str:
+    return render_template("site/home.html")
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> Response | str:
+    """Let a signed-in user save a short note (a write that maintenance can block)."""
+    error = None
+    if request.method == "POST":
+        note = request.form.get("note", "").strip()
+        if len(note) > NOTE_MAX:
+            error = f"At most {NOTE_MAX} characters."
+        else:
+            session["note"] = note
+            flash("Saved.")
+            return redirect(url_for("site.account"))
+    status = 400 if error else 200
+    return Response(render_template("site/account.html", error=error), status=status)
+
+
+@bp.get("/api/v1/ping")
+def ping() -> Response:
+    return jsonify(ok=True, user=current_user.email if current_user.is_authenticated else None)
+
+
+@bp.route("/api/v1/items", methods=["GET", "POST"])
+def items() -> tuple[Response, int] | Response:
+    """List the demo items, or add one."""
+    if request.method == "POST":
+        payload = request.get_json(silent=True)
+        name = payload.get("name") if isinstance(payload, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            return jsonify(error="validation", fields={"name": "Give a name of 1-100 characters."}), 400
+        item = DemoItem(name=name.strip())
+        db.session.add(item)
+        db.session.commit()
+        return jsonify(id=item.id, name=item.name), 201
+    rows = db.session.scalars(select(DemoItem).order_by(DemoItem.id).limit(100))
+    return jsonify(items=[{"id": row.id, "name": row.name} for row in rows])

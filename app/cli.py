@@ -1,0 +1,306 @@
+"""The `flask` commands operators and deploy scripts rely on (SPEC §10 forms)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from .extensions import db
+from .maintenance.state import ROLES, Actor, Mode, Reason
+from .maintenance.validation import ValidationError, validate_window
+from .maintenance.windows import public_facts, utcnow
+from .models import AuditEntry
+from .services import ServiceError
+from .services import audit as audit_service
+from .services import maintenance as maintenance_service
+from .services import tokens as token_service
+from .services import users as user_service
+
+
+def cli_actor() -> Actor:
+    return Actor(f"cli:{current_app.config['CLI_ACTOR']}")
+
+
+def window_options(command: Any) -> Any:
+    """Add the window options shared by `on`, `update` (and later `schedule`)."""
+    options = [
+        click.option("--message", help="Text shown to users (at most 500 characters)."),
+        click.option("--eta", help="Estimated return: 30m, 2h or ISO-8601."),
+        click.option("--reason", type=click.Choice([r.value for r in Reason])),
+        click.option("--mode", type=click.Choice([m.value for m in Mode])),
+        click.option("--scope", "scope_paths", multiple=True, help="Path prefix to block (scoped mode)."),
+        click.option("--allow-role", "allowed_roles", multiple=True, type=click.Choice(ROLES)),
+        click.option("--allow-ip", "allowed_ips", multiple=True, help="IP or CIDR that bypasses."),
+        click.option("--ends-at", "ends_at", help="Hard automatic end: ISO-8601 or 30m, 2h."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the options the operator actually passed."""
+    return {name: value for name, value in options.items() if value not in (None, ())}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _validate(options: dict[str, Any], partial: bool) -> Any:
+    try:
+        return validate_window(_given(options), utcnow(), partial=partial)
+    except ValidationError as error:
+        for name, text in error.fields.items():
+            click.echo(f"Error: --{name.replace('_', '-')}: {text}", err=True)
+        sys.exit(2)
+
+
+def _describe(window: Any) -> str:
+    eta = window.eta.isoformat() if window.eta else "none"
+    return f"window {window.id}: mode={window.mode} reason={window.reason} eta={eta}"
+
+
+@click.group("maintenance")
+def maintenance_cli() -> None:
+    """Turn maintenance on and off, and see its status."""
+
+
+@maintenance_cli.command("on")
+@window_options
+@with_appcontext
+def maintenance_on(**options: Any) -> None:
+    """Start maintenance now."""
+    data = _validate(options, partial=False)
+    try:
+        window = maintenance_service.activate_window(data, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Maintenance is ON ({_describe(window)}).")
+
+
+@maintenance_cli.command("update")
+@window_options
+@with_appcontext
+def maintenance_update(**options: Any) -> None:
+    """Change the active window (only the options given)."""
+    data = _validate(options, partial=True)
+    if not data.values:
+        _fail("give at least one option to change", 2)
+    try:
+        window = maintenance_service.update_window(data, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Maintenance updated ({_describe(window)}).")
+
+
+@maintenance_cli.command("off")
+@with_appcontext
+def maintenance_off() -> None:
+    """End maintenance now."""
+    try:
+        window = maintenance_service.end_window(cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Maintenance is OFF (window {window.id} ended).")
+
+
+@maintenance_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@with_appcontext
+def maintenance_status(as_json: bool) -> None:
+    """Print whether maintenance is on (exit code 0 either way)."""
+    now = utcnow()
+    window = maintenance_service.current_window(now)
+    if as_json:
+        body = {
+            "active": window is not None,
+            "window": public_facts(window.to_state(), now) if window else None,
+            "version": maintenance_service.read_version(),
+        }
+        if window is not None:
+            body["window"].update(
+                allowed_roles=window.allowed_roles,
+                allowed_ips=window.allowed_ips,
+                ends_at=window.ends_at.isoformat() if window.ends_at else None,
+                started_by=window.started_by,
+            )
+        click.echo(json.dumps(body, indent=2))
+        return
+    if window is None:
+        click.echo("Maintenance is OFF.")
+        return
+    facts = public_facts(window.to_state(), now)
+    click.echo(f"Maintenance is ON ({_describe(window)}).")
+    click.echo(f"  started by {window.started_by} at {window.starts_at.isoformat()}")
+    if facts["overdue"]:
+        click.echo("  OVERDUE: the ETA has passed.")
+    elif facts["seconds_remaining"] is not None:
+        click.echo(f"  {facts['seconds_remaining']} s until the ETA")
+    click.echo(f"  message: {window.message}")
+
+
+@click.group("users")
+def users_cli() -> None:
+    """Create users and manage roles."""
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--password", help="Prompted for (hidden, twice) when not given.")
+@with_appcontext
+def users_create(email: str, role: str, password: str | None) -> None:
+    """Create a user."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = user_service.create_user(email, role, password, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Created {user.email} ({user.role}).")
+
+
+@users_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@with_appcontext
+def users_set_role(email: str, role: str) -> None:
+    """Change a user's role."""
+    try:
+        user = user_service.set_role(email, role, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"{user.email} is now {user.role}.")
+
+
+@users_cli.command("list")
+@with_appcontext
+def users_list() -> None:
+    """List users."""
+    for user in user_service.list_users():
+        click.echo(f"{user.email}\t{user.role}")
+
+
+@users_cli.command("bootstrap")
+@click.option("--email", default="admin@localhost.localdomain", show_default=True)
+@with_appcontext
+def users_bootstrap(email: str) -> None:
+    """Create the first admin and print its password once (does nothing if an admin exists)."""
+    created = user_service.bootstrap_admin(email, cli_actor())
+    if created is None:
+        click.echo("An admin already exists; nothing to do.")
+        return
+    user, password = created
+    click.echo("First admin created. This password is shown only once:")
+    click.echo(f"  email:    {user.email}")
+    click.echo(f"  password: {password}")
+
+
+@click.group("tokens")
+def tokens_cli() -> None:
+    """Create and revoke API tokens."""
+
+
+@tokens_cli.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(token_service.SCOPES))
+@with_appcontext
+def tokens_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a token and print it once (default scope: admin)."""
+    try:
+        token, raw = token_service.create_token(name, list(scopes), cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(raw)
+    click.echo(f"Token {token.name} ({token.scopes}) created; it is not shown again.", err=True)
+
+
+@tokens_cli.command("revoke")
+@click.argument("name")
+@with_appcontext
+def tokens_revoke(name: str) -> None:
+    """Revoke a token."""
+    try:
+        token_service.revoke_token(name, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Token {name} revoked.")
+
+
+@click.group("audit")
+def audit_cli() -> None:
+    """Check and export the audit trail."""
+
+
+@audit_cli.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 and name the first broken entry if any."""
+    report = audit_service.verify_chain()
+    if report.ok:
+        click.echo(f"Audit chain OK ({report.checked} entries).")
+        return
+    _fail(f"audit chain broken at entry {report.broken_id}: {report.problem} "
+          f"({report.checked} entries verified before it)")
+
+
+@audit_cli.command("export")
+@with_appcontext
+def audit_export() -> None:
+    """Write the whole trail as CSV to standard output."""
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["id", "created_at", "actor", "ip", "action", "target", "details", "hash"])
+    last_id = 0
+    while True:
+        rows = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(1000)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            writer.writerow([
+                row.id, row.created_at.isoformat(), _csv_safe(row.actor), row.ip or "",
+                row.action, _csv_safe(row.target or ""), _csv_safe(json.dumps(row.details)), row.hash,
+            ])
+        last_id = rows[-1].id
+
+
+def _csv_safe(value: str) -> str:
+    """Defuse spreadsheet formulas: a cell starting with = + - @ is read as text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run one pass and exit (for tests and cron).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+@with_appcontext
+def worker_command(once: bool, interval: float) -> None:
+    """Run background work: record the automatic end of windows whose hard end has passed."""
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        for window in maintenance_service.finish_expired_windows():
+            click.echo(f"window {window.id} ended automatically at {window.ends_at.isoformat()}")
+        db.session.remove()
+        if once or stopping:
+            return
+        deadline = time.monotonic() + interval
+        while time.monotonic() < deadline and not stopping:
+            time.sleep(0.2)

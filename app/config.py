@@ -1,0 +1,96 @@
+"""Configuration, read from the environment (and a local `.env`) in one place."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+
+def database_url(raw: str | None) -> str:
+    """Accept Heroku's `postgres://` form and pick the psycopg 3 driver for PostgreSQL."""
+    if not raw:
+        return f"sqlite:///{BASE_DIR / 'instance' / 'pausa.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item for item in os.environ.get(name, "").replace(",", " ").split() if item)
+
+
+def _flag(name: str, default: str) -> bool:
+    return os.environ.get(name, default).strip().lower() not in ("0", "off", "false", "no", "")
+
+
+def _cli_actor() -> str:
+    try:
+        return os.environ.get("PAUSA_CLI_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Config:
+    """Settings for a running Pausa; every value can be set by an environment variable."""
+
+    ENVIRONMENT = os.environ.get("PAUSA_ENV", "development").strip().lower()
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+
+    MAINTENANCE_GATE = _flag("MAINTENANCE_GATE", "on")
+    MAINTENANCE_STATE_TTL = float(os.environ.get("MAINTENANCE_STATE_TTL", "1.0"))
+    MAINTENANCE_ALLOWLIST = _list("MAINTENANCE_ALLOWLIST")
+    MAINTENANCE_MAX_HOURS = float(os.environ.get("MAINTENANCE_MAX_HOURS", "8"))
+    STATUS_POLL_MIN_SECONDS = int(os.environ.get("STATUS_POLL_MIN_SECONDS", "5"))
+    STATUS_POLL_MAX_SECONDS = int(os.environ.get("STATUS_POLL_MAX_SECONDS", "30"))
+    BANNER_POLL_SECONDS = int(os.environ.get("BANNER_POLL_SECONDS", "15"))
+
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    SESSION_COOKIE_NAME = "pausa_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = ENVIRONMENT == "production"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = ENVIRONMENT == "production"
+    PREFERRED_URL_SCHEME = "https" if ENVIRONMENT == "production" else "http"
+    # The dashboard stays open for hours during an incident: tie the CSRF token
+    # to the session instead of letting it expire after an hour.
+    WTF_CSRF_TIME_LIMIT = None
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    STATE_CHANGE_RATE_LIMIT = os.environ.get("STATE_CHANGE_RATE_LIMIT", "5 per minute")
+
+    STRIPE_WEBHOOK_SECRETS = _list("STRIPE_WEBHOOK_SECRETS")
+    CLI_ACTOR = _cli_actor()
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+
+class TestConfig(Config):
+    """Settings for the test suite: a throwaway database, fixed secret, instant revalidation."""
+
+    ENVIRONMENT = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
+    REDIS_URL = None
+    RATELIMIT_STORAGE_URI = "memory://"
+    MAINTENANCE_STATE_TTL = 0.0
+    MAINTENANCE_GATE = True
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    STRIPE_WEBHOOK_SECRETS = ("whsec_test_primary", "whsec_test_rotated")
+    CLI_ACTOR = "tester"

@@ -1,0 +1,132 @@
+"""The gate's Flask adapter: gather request facts, ask the core, answer a block."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from flask_login import current_user
+
+from . import htmx
+from .maintenance.cache import StateCache
+from .maintenance.gate import ALLOW, Decision, decide
+from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer
+from .maintenance.windows import (
+    draining_window,
+    public_facts,
+    retry_after_seconds,
+    utcnow,
+    window_in_effect,
+)
+from .services import maintenance as maintenance_service
+from .services import tokens as token_service
+
+STATE_CACHE_KEY = "pausa.state_cache"
+
+
+def init_gate(app: Flask) -> None:
+    """Create this worker's state cache and install the gate before every request."""
+    app.extensions[STATE_CACHE_KEY] = StateCache(
+        maintenance_service.read_version,
+        maintenance_service.load_gate_state,
+        ttl=app.config["MAINTENANCE_STATE_TTL"],
+    )
+    if app.config["MAINTENANCE_GATE"]:
+        app.before_request(enforce)
+
+
+def state_cache() -> StateCache:
+    return current_app.extensions[STATE_CACHE_KEY]
+
+
+def gate_state() -> GateState:
+    """Return this worker's cached state (revalidated at most every TTL)."""
+    return state_cache().get()
+
+
+def bearer_token() -> str | None:
+    """Return the raw bearer token of this request, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def current_viewer() -> Viewer:
+    """Describe who is asking; this may read the user or token from the database."""
+    scopes: frozenset[str] = frozenset()
+    raw = bearer_token()
+    if raw is not None:
+        token = token_service.authenticate(raw)
+        if token is not None:
+            scopes = token.scope_set
+    role = current_user.role if current_user.is_authenticated else None
+    return Viewer(role=role, token_scopes=scopes)
+
+
+def decision_for(path: str, method: str = "GET") -> Decision:
+    """Run the decision for this request's viewer on any path (the banner asks for the page's)."""
+    state = gate_state()
+    now = utcnow()
+    # Reading the user costs a query: only do it when a window could block.
+    could_block = window_in_effect(state, now) or draining_window(state, now)
+    viewer = current_viewer() if could_block else ANONYMOUS
+    return decide(
+        RequestFacts(path=path, method=method),
+        viewer,
+        request.remote_addr,
+        state,
+        now,
+        allowlist=current_app.config["MAINTENANCE_ALLOWLIST"],
+    )
+
+
+def enforce() -> Response | None:
+    """before_request: let the request through, or answer it with the maintenance response."""
+    state = gate_state()
+    if not state.windows:
+        g.maintenance = ALLOW  # steady state: no query, no work
+        return None
+    decision = decision_for(request.path, request.method)
+    g.maintenance = decision
+    if decision.blocked:
+        return blocked_response(decision)
+    return None
+
+
+def wants_json() -> bool:
+    """Tell whether the client asked for JSON (an API path or an Accept preferring it)."""
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return True
+    accept = request.accept_mimetypes
+    return accept.quality("application/json") > accept.quality("text/html")
+
+
+def blocked_response(decision: Decision) -> Response:
+    """Answer a blocked request: JSON, an htmx refresh, or the maintenance page in place."""
+    from .blueprints.public import render_maintenance_page
+
+    now = utcnow()
+    window = decision.window
+    if wants_json():
+        facts = public_facts(window, now)
+        response = jsonify(
+            error="maintenance",
+            message=facts["message"],
+            reason=facts["reason"],
+            mode=facts["mode"],
+            eta=facts["eta"],
+            retry_after=facts["retry_after"],
+            status_url="/maintenance/status.json",
+            draining=decision.draining,
+        )
+        response.status_code = 503
+    elif htmx.is_fragment_request():
+        response = htmx.refresh(status=503, body="Maintenance in progress.")
+    else:
+        response = render_maintenance_page(window, now, status=503, blocked_method=request.method)
+    response.headers["Retry-After"] = str(retry_after_seconds(window, now))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Maintenance"] = "active"
+    response.vary.add("Accept")
+    response.vary.add("HX-Request")
+    return response

@@ -1,0 +1,180 @@
+"""The gate's decision: allow, allow with a banner, or block a request."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from .paths import is_under_any, normalise_path
+from .state import GateState, Mode, RequestFacts, Viewer, WindowState
+from .windows import (
+    draining_window,
+    is_in_effect,
+    is_overdue,
+    upcoming_window,
+    window_in_effect,
+)
+
+# Reachable whatever a window says: machines, the maintenance page itself and
+# the ways in for the people who end maintenance (admin routes keep their auth).
+ALWAYS_ALLOWED = (
+    "/static",
+    "/health",
+    "/metrics",
+    "/webhooks",
+    "/maintenance",
+    "/auth/login",
+    "/auth/logout",
+    "/admin",
+    "/api/admin",
+    "/bypass",
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BYPASS_ROLES = frozenset({"admin"})
+BYPASS_SCOPE = "bypass"
+
+
+class Outcome(enum.StrEnum):
+    ALLOW = "allow"
+    BANNER = "banner"
+    BLOCK = "block"
+
+
+class Bypass(enum.StrEnum):
+    ROLE = "role"
+    IP = "ip"
+    COOKIE = "cookie"
+    TOKEN = "token"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's answer, with the window it is about and why a block was bypassed."""
+
+    outcome: Outcome
+    window: WindowState | None = None
+    bypass: Bypass | None = None
+    draining: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        return self.outcome is Outcome.BLOCK
+
+
+ALLOW = Decision(Outcome.ALLOW)
+
+
+def decide(
+    facts: RequestFacts,
+    viewer: Viewer,
+    client_ip: str | None,
+    state: GateState,
+    now: datetime,
+    *,
+    allowlist: tuple[str, ...] = (),
+) -> Decision:
+    """Decide what the gate does with one request at `now`.
+
+    Rules, in order: always-allowed paths; no window in effect (a banner when
+    one is announced or draining); bypass by role, IP, bypass cookie or token;
+    then the window's mode decides which requests are blocked.
+    """
+    path = normalise_path(facts.path)
+    if is_under_any(path, ALWAYS_ALLOWED) or is_under_any(path, allowlist):
+        return ALLOW
+
+    window = window_in_effect(state, now)
+    if window is None:
+        draining = draining_window(state, now)
+        if draining is not None and facts.method.upper() not in SAFE_METHODS:
+            return _block_unless_bypassed(draining, facts, viewer, client_ip, draining=True)
+        announced = draining or upcoming_window(state, now)
+        if announced is None:
+            return ALLOW
+        return Decision(Outcome.BANNER, announced, draining=draining is not None)
+
+    if not _is_affected(window, path, facts.method):
+        return Decision(Outcome.BANNER, window)
+    return _block_unless_bypassed(window, facts, viewer, client_ip)
+
+
+def _is_affected(window: WindowState, path: str, method: str) -> bool:
+    """Tell whether the window's mode covers this request."""
+    if window.mode is Mode.READ_ONLY:
+        return method.upper() not in SAFE_METHODS
+    if window.mode is Mode.SCOPED:
+        # Case-insensitive so that `/Billing` cannot slip past a `/billing` scope.
+        return is_under_any(path, window.scope_paths, ignore_case=True)
+    return True
+
+
+def _block_unless_bypassed(
+    window: WindowState,
+    facts: RequestFacts,
+    viewer: Viewer,
+    client_ip: str | None,
+    *,
+    draining: bool = False,
+) -> Decision:
+    """Block, unless this viewer may pass through the window."""
+    bypass = bypass_reason(window, facts, viewer, client_ip)
+    if bypass is not None:
+        return Decision(Outcome.BANNER, window, bypass=bypass, draining=draining)
+    return Decision(Outcome.BLOCK, window, draining=draining)
+
+
+def bypass_reason(
+    window: WindowState, facts: RequestFacts, viewer: Viewer, client_ip: str | None
+) -> Bypass | None:
+    """Return why this viewer may pass through the window, or None."""
+    if viewer.role is not None and (
+        viewer.role in BYPASS_ROLES or viewer.role in window.allowed_roles
+    ):
+        return Bypass.ROLE
+    if BYPASS_SCOPE in viewer.token_scopes:
+        return Bypass.TOKEN
+    if facts.bypass_window_id is not None and facts.bypass_window_id == window.id:
+        return Bypass.COOKIE
+    if client_ip and window.allowed_networks and _ip_in(client_ip, window.allowed_networks):
+        return Bypass.IP
+    return None
+
+
+def _ip_in(client_ip: str, networks: tuple) -> bool:
+    """Tell whether the textual IP falls in any network; garbage never matches."""
+    try:
+        address = ipaddress.ip_address(client_ip.strip())
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def banner_facts(decision: Decision, now: datetime) -> dict | None:
+    """Describe what the banner on a normal page says for this decision, or None."""
+    window = decision.window
+    if window is None:
+        return None
+    in_effect = is_in_effect(window, now)
+    if decision.bypass is not None and in_effect:
+        kind = "bypass"
+    elif decision.draining:
+        kind = "draining"
+    elif in_effect:
+        kind = "active"
+    else:
+        kind = "upcoming"
+    target = window.starts_at if kind in ("upcoming", "draining") else window.eta
+    seconds = None if target is None else max(0, math.ceil((target - now).total_seconds()))
+    return {
+        "kind": kind,
+        "mode": window.mode.value,
+        "message": window.message,
+        "seconds": seconds,
+        "at": target.isoformat() if target else None,
+        "overdue": kind in ("active", "bypass") and is_overdue(window, now),
+    }

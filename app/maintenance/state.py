@@ -1,0 +1,94 @@
+"""Frozen snapshots of maintenance state that the gate decides on."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Mode(enum.StrEnum):
+    FULL = "full"
+    READ_ONLY = "read_only"
+    SCOPED = "scoped"
+
+
+class Reason(enum.StrEnum):
+    DEPLOYMENT = "deployment"
+    DATABASE = "database"
+    TESTING = "testing"
+    INCIDENT = "incident"
+    OTHER = "other"
+
+
+class Status(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+ROLES = ("admin", "developer", "qa", "user")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """What the gate needs to know about one maintenance window."""
+
+    id: int
+    status: Status
+    mode: Mode
+    reason: Reason
+    message: str
+    starts_at: datetime
+    eta: datetime | None = None
+    ends_at: datetime | None = None
+    notice_minutes: int = 0
+    drain_minutes: int = 0
+    scope_paths: tuple[str, ...] = ()
+    allowed_roles: frozenset[str] = frozenset()
+    allowed_networks: tuple[IpNetwork, ...] = ()
+    pause_webhook_processing: bool = False
+
+
+@dataclass(frozen=True)
+class GateState:
+    """Every window that can still affect traffic, as of one state version."""
+
+    version: int = 0
+    windows: tuple[WindowState, ...] = ()
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: their role (None when anonymous) and token scopes."""
+
+    role: str | None = None
+    token_scopes: frozenset[str] = frozenset()
+
+
+ANONYMOUS = Viewer()
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """The parts of an HTTP request the gate may look at."""
+
+    path: str
+    method: str = "GET"
+    bypass_window_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change, for the audit trail: `alice@example.com`, `cli:deploy`, `token:ci`, `system`."""
+
+    name: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+SYSTEM = Actor("system")

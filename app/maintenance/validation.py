@@ -1,0 +1,208 @@
+"""Rules for the fields of a maintenance window, shared by the dashboard, the API and the CLI."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .paths import normalise_path
+from .state import ROLES, Mode, Reason
+from .windows import parse_moment
+
+MESSAGE_MAX = 500
+MAX_LIST_ITEMS = 50
+MAX_MINUTES = 7 * 24 * 60
+DEFAULT_MESSAGE = "We are performing scheduled maintenance and will be back shortly."
+
+FIELDS = (
+    "message",
+    "reason",
+    "mode",
+    "scope_paths",
+    "eta",
+    "ends_at",
+    "starts_at",
+    "notice_minutes",
+    "drain_minutes",
+    "allowed_roles",
+    "allowed_ips",
+    "pause_webhook_processing",
+)
+
+
+class ValidationError(Exception):
+    """Raised with a map of field name to a message a person can act on."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("; ".join(f"{name}: {text}" for name, text in fields.items()))
+        self.fields = fields
+
+
+@dataclass
+class WindowInput:
+    """Validated window fields; only the keys in `given` were supplied."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def given(self) -> set[str]:
+        return set(self.values)
+
+
+def validate_window(
+    data: Mapping[str, Any], now: datetime, *, partial: bool = False
+) -> WindowInput:
+    """Validate raw window fields (strings, lists or JSON values) into typed values.
+
+    With `partial` only the supplied fields are checked and returned (an
+    update); otherwise defaults fill the gaps (an activation). Unknown fields
+    are an error so that a typo in a deploy script is never silently ignored.
+    """
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    unknown = sorted(set(data) - set(FIELDS))
+    for name in unknown:
+        errors[name] = "Unknown field."
+
+    def present(name: str) -> bool:
+        return name in data and data[name] is not None
+
+    if present("message") or not partial:
+        message = data.get("message")
+        if message is None or (isinstance(message, str) and not message.strip()):
+            message = DEFAULT_MESSAGE
+        if not isinstance(message, str):
+            errors["message"] = "Must be text."
+        else:
+            message = message.replace("\r\n", "\n").strip()
+            if len(message) > MESSAGE_MAX:
+                errors["message"] = f"At most {MESSAGE_MAX} characters (got {len(message)})."
+            else:
+                values["message"] = message
+
+    for name, enum_type, default in (("reason", Reason, Reason.OTHER), ("mode", Mode, Mode.FULL)):
+        if present(name) and data[name] != "":
+            try:
+                values[name] = enum_type(str(data[name]).strip().lower())
+            except ValueError:
+                allowed = ", ".join(member.value for member in enum_type)
+                errors[name] = f"Must be one of: {allowed}."
+        elif not partial:
+            values[name] = default
+
+    starts_at = now
+    if present("starts_at") and data["starts_at"] != "":
+        try:
+            starts_at = parse_moment(str(data["starts_at"]), now)
+            values["starts_at"] = starts_at
+        except ValueError:
+            errors["starts_at"] = "Use a time like 2026-01-31T02:00Z, or 30m, 2h."
+
+    for name in ("eta", "ends_at"):
+        if name not in data:
+            if not partial:
+                values[name] = None
+            continue
+        if data[name] is None or data[name] == "":
+            values[name] = None  # an explicit empty value clears it
+            continue
+        try:
+            moment = parse_moment(str(data[name]), now)
+        except ValueError:
+            errors[name] = "Use a time like 2026-01-31T02:00Z, or 30m, 2h."
+            continue
+        if moment <= now:
+            errors[name] = "Must be in the future."
+        elif moment <= starts_at:
+            errors[name] = "Must be after the start."
+        else:
+            values[name] = moment
+
+    for name in ("notice_minutes", "drain_minutes"):
+        if present(name) and data[name] != "":
+            try:
+                minutes = int(str(data[name]).strip())
+            except ValueError:
+                errors[name] = "Must be a whole number of minutes."
+                continue
+            if not 0 <= minutes <= MAX_MINUTES:
+                errors[name] = f"Must be between 0 and {MAX_MINUTES}."
+            else:
+                values[name] = minutes
+        elif not partial:
+            values[name] = 0
+
+    if present("allowed_roles") or not partial:
+        roles = _as_list(data.get("allowed_roles"))
+        bad = [role for role in roles if role not in ROLES]
+        if bad:
+            errors["allowed_roles"] = f"Unknown role {bad[0]!r}; roles are: {', '.join(ROLES)}."
+        elif len(roles) > MAX_LIST_ITEMS:
+            errors["allowed_roles"] = f"At most {MAX_LIST_ITEMS} roles."
+        else:
+            values["allowed_roles"] = sorted(set(roles))
+
+    if present("allowed_ips") or not partial:
+        networks: list[str] = []
+        for text in _as_list(data.get("allowed_ips")):
+            try:
+                networks.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                errors["allowed_ips"] = f"{text!r} is not an IP address or CIDR range."
+                break
+        else:
+            if len(networks) > MAX_LIST_ITEMS:
+                errors["allowed_ips"] = f"At most {MAX_LIST_ITEMS} ranges."
+            else:
+                values["allowed_ips"] = list(dict.fromkeys(networks))
+
+    if present("scope_paths") or not partial:
+        paths = []
+        for text in _as_list(data.get("scope_paths")):
+            if not text.startswith("/"):
+                errors["scope_paths"] = f"{text!r} must start with /."
+                break
+            paths.append(normalise_path(text))
+        else:
+            if len(paths) > MAX_LIST_ITEMS:
+                errors["scope_paths"] = f"At most {MAX_LIST_ITEMS} paths."
+            elif "/" in paths:
+                errors["scope_paths"] = "Use mode full to block every path."
+            else:
+                values["scope_paths"] = list(dict.fromkeys(paths))
+
+    if present("pause_webhook_processing") or not partial:
+        flag = data.get("pause_webhook_processing", False)
+        if isinstance(flag, str):
+            flag = flag.strip().lower() in ("1", "true", "yes", "on")
+        values["pause_webhook_processing"] = bool(flag)
+
+    if not partial:
+        check_consistency(values, errors)
+
+    if errors:
+        raise ValidationError(errors)
+    return WindowInput(values)
+
+
+def _as_list(raw: Any) -> list[str]:
+    """Accept a list, or text separated by commas, spaces or newlines."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    if not isinstance(raw, Iterable):
+        return [str(raw)]
+    return [str(item).strip() for item in raw if str(item).strip()]
+
+
+def check_consistency(values: Mapping[str, Any], errors: dict[str, str]) -> None:
+    """Check rules that span fields: a scoped window names paths, the hard end follows the ETA."""
+    if values.get("mode") == Mode.SCOPED and not values.get("scope_paths"):
+        errors.setdefault("scope_paths", "Scoped mode needs at least one path.")
+    eta, ends_at = values.get("eta"), values.get("ends_at")
+    if eta is not None and ends_at is not None and ends_at < eta:
+        errors.setdefault("ends_at", "The automatic end must not come before the ETA.")

@@ -1,0 +1,215 @@
+"""Database models: users, API tokens, maintenance windows, the state version and the audit trail."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+from .maintenance.state import Mode, Reason, Status, WindowState
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Store naive UTC, hand back aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32), default="user")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200), default="admin")
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+
+class MaintenanceWindow(db.Model):
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (
+        # The database itself refuses a second active window, whatever the code does.
+        Index(
+            "uq_maintenance_windows_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_maintenance_windows_status_starts_at", "status", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value)
+    mode: Mapped[str] = mapped_column(String(16), default=Mode.FULL.value)
+    reason: Mapped[str] = mapped_column(String(16), default=Reason.OTHER.value)
+    message: Mapped[str] = mapped_column(Text, default="")
+    scope_paths: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_ips: Mapped[list[str]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notice_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    drain_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_webhook_processing: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by: Mapped[str | None] = mapped_column(String(254))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(254))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_how: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    EDITABLE = (
+        "message",
+        "reason",
+        "mode",
+        "scope_paths",
+        "eta",
+        "ends_at",
+        "notice_minutes",
+        "drain_minutes",
+        "allowed_roles",
+        "allowed_ips",
+        "pause_webhook_processing",
+    )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the editable fields as JSON-ready values, for audit before/after."""
+        values: dict[str, Any] = {}
+        for name in self.EDITABLE:
+            value = getattr(self, name)
+            values[name] = value.isoformat() if isinstance(value, datetime) else value
+        return values
+
+    def to_state(self) -> WindowState:
+        """Freeze this row into the snapshot the gate decides on."""
+        return WindowState(
+            id=self.id,
+            status=Status(self.status),
+            mode=Mode(self.mode),
+            reason=Reason(self.reason),
+            message=self.message,
+            starts_at=self.starts_at,
+            eta=self.eta,
+            ends_at=self.ends_at,
+            notice_minutes=self.notice_minutes,
+            drain_minutes=self.drain_minutes,
+            scope_paths=tuple(self.scope_paths or ()),
+            allowed_roles=frozenset(self.allowed_roles or ()),
+            allowed_networks=tuple(
+                ipaddress.ip_network(cidr, strict=False) for cidr in self.allowed_ips or ()
+            ),
+            pause_webhook_processing=self.pause_webhook_processing,
+        )
+
+
+class MaintenanceState(db.Model):
+    """One row whose version moves on every change, so workers revalidate with one read."""
+
+    __tablename__ = "maintenance_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(db.Model):
+    """Append-only: written once, never updated or deleted (a session hook enforces it)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_action_id", "action", "id"),
+        Index("ix_audit_entries_actor_id", "actor", "id"),
+        Index("ix_audit_entries_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(254))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    def chain_fields(self) -> dict[str, Any]:
+        """Return the fields the hash chain covers, as they were hashed."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat(),
+            "actor": self.actor,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "action": self.action,
+            "target": self.target,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+class DemoItem(db.Model):
+    """A row of the demo site's API, so that writes have something real to change."""
+
+    __tablename__ = "demo_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,211 @@
+"""Use cases of maintenance windows: activate, update, end, and read the state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..maintenance.state import SYSTEM, Actor, GateState, Status
+from ..maintenance.validation import ValidationError, WindowInput, check_consistency
+from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
+from ..models import MaintenanceState, MaintenanceWindow
+from . import Conflict, NotFound, audit
+
+STATE_ROW_ID = 1
+
+
+def read_version() -> int:
+    """Read the state version: one primary-key lookup."""
+    version = db.session.scalar(
+        select(MaintenanceState.version).where(MaintenanceState.id == STATE_ROW_ID)
+    )
+    db.session.commit()  # end the read transaction so no connection sits idle in one
+    return version or 0
+
+
+def load_gate_state() -> GateState:
+    """Build the gate's snapshot: the version and every window that can still affect traffic."""
+    version = db.session.scalar(
+        select(MaintenanceState.version).where(MaintenanceState.id == STATE_ROW_ID)
+    )
+    windows = db.session.scalars(
+        select(MaintenanceWindow)
+        .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
+        .order_by(MaintenanceWindow.starts_at)
+    ).all()
+    state = GateState(version=version or 0, windows=tuple(window.to_state() for window in windows))
+    db.session.commit()
+    return state
+
+
+def _bump_version() -> MaintenanceState:
+    """Lock the state row and move its version, inside the caller's transaction."""
+    state = db.session.get(MaintenanceState, STATE_ROW_ID, with_for_update=True)
+    if state is None:
+        state = MaintenanceState(id=STATE_ROW_ID, version=0)
+        db.session.add(state)
+    state.version += 1
+    state.updated_at = utcnow()
+    return state
+
+
+def current_window(now: datetime | None = None) -> MaintenanceWindow | None:
+    """Return the window in effect now, from the database."""
+    now = now or utcnow()
+    for window in db.session.scalars(
+        select(MaintenanceWindow)
+        .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
+        .order_by(MaintenanceWindow.starts_at)
+    ):
+        if is_in_effect(window.to_state(), now):
+            return window
+    return None
+
+
+def activate_window(
+    data: WindowInput, actor: Actor, now: datetime | None = None
+) -> MaintenanceWindow:
+    """Start maintenance now; refuse when a window is already in effect."""
+    now = now or utcnow()
+    _bump_version()  # takes the state-row lock first so two activations serialise
+    existing = current_window(now)
+    if existing is not None:
+        db.session.rollback()
+        raise Conflict(f"Maintenance is already active (window {existing.id}); update or end it.")
+    values = dict(data.values)
+    values.pop("starts_at", None)
+    errors: dict[str, str] = {}
+    check_consistency(values, errors)
+    if errors:
+        db.session.rollback()
+        raise ValidationError(errors)
+    window = MaintenanceWindow(
+        **_stored(values),
+        status=Status.ACTIVE.value,
+        starts_at=now,
+        created_by=actor.name,
+        created_at=now,
+        started_by=actor.name,
+        started_at=now,
+    )
+    db.session.add(window)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Maintenance is already active; update or end it.") from None
+    audit.record(
+        "maintenance.activated", actor, f"window:{window.id}", {"after": window.snapshot()}
+    )
+    db.session.commit()
+    return window
+
+
+def update_window(
+    data: WindowInput, actor: Actor, now: datetime | None = None
+) -> MaintenanceWindow:
+    """Change the active window's fields; the audit entry keeps before and after."""
+    now = now or utcnow()
+    _bump_version()
+    window = current_window(now)
+    if window is None:
+        db.session.rollback()
+        raise NotFound("No maintenance is active.")
+    values = dict(data.values)
+    values.pop("starts_at", None)
+    merged = {**{name: getattr(window, name) for name in MaintenanceWindow.EDITABLE}, **values}
+    errors: dict[str, str] = {}
+    check_consistency(merged, errors)
+    if errors:
+        db.session.rollback()
+        raise ValidationError(errors)
+    before = window.snapshot()
+    for name, value in _stored(values).items():
+        setattr(window, name, value)
+    after = window.snapshot()
+    changed = {name for name in after if after[name] != before[name]}
+    if not changed:
+        db.session.rollback()
+        return window
+    audit.record(
+        "maintenance.updated",
+        actor,
+        f"window:{window.id}",
+        {
+            "before": {name: before[name] for name in sorted(changed)},
+            "after": {name: after[name] for name in sorted(changed)},
+        },
+    )
+    db.session.commit()
+    return window
+
+
+def end_window(
+    actor: Actor, how: str = "manual", now: datetime | None = None
+) -> MaintenanceWindow:
+    """End the active window now."""
+    now = now or utcnow()
+    _bump_version()
+    window = current_window(now)
+    if window is None:
+        db.session.rollback()
+        raise NotFound("No maintenance is active.")
+    window.status = Status.COMPLETED.value
+    window.ended_at = now
+    window.ended_by = actor.name
+    window.ended_how = how
+    if window.started_at is None:
+        window.started_at = window.starts_at
+    audit.record(
+        "maintenance.ended",
+        actor,
+        f"window:{window.id}",
+        {
+            "how": how,
+            "started_at": window.started_at.isoformat(),
+            "duration_seconds": int((now - window.started_at).total_seconds()),
+        },
+    )
+    db.session.commit()
+    return window
+
+
+def finish_expired_windows(now: datetime | None = None) -> list[MaintenanceWindow]:
+    """Mark windows whose automatic end has passed as completed (the gate already lets traffic in)."""
+    now = now or utcnow()
+    expired = db.session.scalars(
+        select(MaintenanceWindow).where(
+            MaintenanceWindow.status == Status.ACTIVE.value,
+            MaintenanceWindow.ends_at.is_not(None),
+            MaintenanceWindow.ends_at <= now,
+        )
+    ).all()
+    if not expired:
+        db.session.rollback()
+        return []
+    _bump_version()
+    for window in expired:
+        window.status = Status.COMPLETED.value
+        window.ended_at = window.ends_at
+        window.ended_by = "system"
+        window.ended_how = "auto"
+        audit.record(
+            "maintenance.ended",
+            SYSTEM,
+            f"window:{window.id}",
+            {"how": "auto", "ends_at": window.ends_at.isoformat()},
+        )
+    db.session.commit()
+    return list(expired)
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """Turn validated values into column values (enums to their text)."""
+    stored = {}
+    for name, value in values.items():
+        stored[name] = getattr(value, "value", value)
+    return stored

@@ -1,0 +1,76 @@
+"""Use cases of API tokens: create (shown once), revoke, authenticate."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..maintenance.state import Actor
+from ..models import ApiToken, utcnow
+from . import Conflict, NotFound, ServiceError, audit
+
+SCOPES = ("admin", "bypass")
+PREFIX = "pausa_"
+
+
+def hash_token(raw: str) -> str:
+    """Hash a token for storage and lookup; the raw token is never stored."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_token(name: str, scopes: list[str], actor: Actor) -> tuple[ApiToken, str]:
+    """Create a token and return it with its raw value, which is never shown again."""
+    name = name.strip()
+    if not name or len(name) > 80 or not all(c.isalnum() or c in "-_." for c in name):
+        raise ServiceError("A token name is 1-80 letters, digits, '-', '_' or '.'.")
+    scopes = sorted(set(scopes or ["admin"]))
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown:
+        raise ServiceError(f"Unknown scope {unknown[0]!r}; scopes are: {', '.join(SCOPES)}.")
+    if db.session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+        raise Conflict(f"A token named {name} already exists.")
+    raw = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=name, token_hash=hash_token(raw), scopes=" ".join(scopes), created_by=actor.name
+    )
+    db.session.add(token)
+    db.session.flush()
+    audit.record("token.created", actor, f"token:{name}", {"scopes": scopes})
+    db.session.commit()
+    return token, raw
+
+
+def revoke_token(name: str, actor: Actor) -> ApiToken:
+    """Revoke a token; it stops working at once."""
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    )
+    if token is None:
+        raise NotFound(f"No active token named {name}.")
+    token.revoked_at = utcnow()
+    audit.record("token.revoked", actor, f"token:{name}")
+    db.session.commit()
+    return token
+
+
+def authenticate(raw: str | None) -> ApiToken | None:
+    """Return the live token matching a raw value, or None."""
+    if not raw or not raw.startswith(PREFIX) or len(raw) > 200:
+        return None
+    digest = hash_token(raw)
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+    )
+    # The lookup is by hash; compare again in constant time as a belt-and-braces check.
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    return token
+
+
+def list_tokens() -> list[ApiToken]:
+    """Return every token, newest first."""
+    return list(db.session.scalars(select(ApiToken).order_by(ApiToken.id.desc())))

@@ -1,0 +1,97 @@
+"""Use cases of people: create, change role, authenticate."""
+
+from __future__ import annotations
+
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from ..extensions import db
+from ..maintenance.state import ROLES, Actor
+from ..models import User, utcnow
+from . import Conflict, NotFound, ServiceError, audit
+
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the email is unknown, so both answers take the same time.
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+def normalise_email(email: str) -> str:
+    """Validate an address (syntax only, no DNS) and return its normalised form."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise ServiceError(str(error)) from None
+
+
+def _check_role(role: str) -> str:
+    role = role.strip().lower()
+    if role not in ROLES:
+        raise ServiceError(f"Unknown role {role!r}; roles are: {', '.join(ROLES)}.")
+    return role
+
+
+def create_user(email: str, role: str, password: str, actor: Actor) -> User:
+    """Create a user; the audit entry never contains the password."""
+    email = normalise_email(email)
+    role = _check_role(role)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ServiceError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"A user with the email {email} already exists.")
+    user = User(email=email, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", actor, f"user:{email}", {"role": role})
+    db.session.commit()
+    return user
+
+
+def set_role(email: str, role: str, actor: Actor) -> User:
+    """Change a user's role."""
+    role = _check_role(role)
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise NotFound(f"No user with the email {email}.")
+    before = user.role
+    user.role = role
+    audit.record("user.role_changed", actor, f"user:{user.email}", {"before": before, "after": role})
+    db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    """Return every user, by email."""
+    return list(db.session.scalars(select(User).order_by(User.email)))
+
+
+def authenticate(email: str, password: str, actor: Actor) -> User | None:
+    """Return the user when the credentials match; audit success and failure alike."""
+    try:
+        email = normalise_email(email)
+    except ServiceError:
+        email = email.strip().lower()[:254]
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        User(password_hash=_DUMMY_HASH).check_password(password)
+        ok = False
+    else:
+        ok = user.check_password(password)
+    if ok:
+        user.last_login_at = utcnow()
+        audit.record("auth.login", actor, f"user:{email}")
+    else:
+        audit.record("auth.login_failed", actor, f"user:{email}")
+    db.session.commit()
+    return user if ok else None
+
+
+def bootstrap_admin(email: str, actor: Actor) -> tuple[User, str] | None:
+    """Create the first admin with a random password, unless an admin exists."""
+    if db.session.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None:
+        return None
+    password = secrets.token_urlsafe(15)
+    return create_user(email, "admin", password, actor), password
