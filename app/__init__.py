@@ -17,12 +17,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import Config, TestConfig
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Create a Pausa app: production/development settings, or the test ones plus overrides."""
     app = Flask(
         __name__,
         template_folder="../templates",
         static_folder="../static",
+        instance_path=instance_path,
         instance_relative_config=True,
     )
     if test_config is None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +26,10 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_HEADER = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 
-def make_app(database_url: str, **overrides):
-    """Create a test app with a fresh schema, the state row and one user per role."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+_TEMPLATE_DB: dict[str, Path] = {}
+
+
+def _seed(app) -> None:
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -33,6 +37,26 @@ def make_app(database_url: str, **overrides):
         db.session.commit()
         for role, email in USERS.items():
             user_service.create_user(email, role, PASSWORD, Actor("test-setup"))
+        db.session.remove()
+        db.engine.dispose()
+
+
+def make_app(database_url: str, **overrides):
+    """Create a test app with a fresh schema, the state row and one user per role.
+
+    SQLite files are copied from a template built once per run, because hashing
+    four passwords for every test would dominate the suite's time.
+    """
+    prefix = "sqlite:///"
+    if database_url.startswith(prefix) and database_url != prefix:
+        if "template" not in _TEMPLATE_DB:
+            template = Path(tempfile.mkdtemp(prefix="pausa-template-")) / "template.db"
+            _seed(create_app({"SQLALCHEMY_DATABASE_URI": prefix + str(template)}))
+            _TEMPLATE_DB["template"] = template
+        shutil.copyfile(_TEMPLATE_DB["template"], database_url[len(prefix):])
+        return create_app({"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    _seed(app)
     return app
 
 
@@ -84,3 +108,39 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+@pytest.fixture
+def activate(app):
+    """Start a window through the service (as the CLI would) and return its id."""
+    from app.maintenance.validation import validate_window
+    from app.maintenance.windows import utcnow
+    from app.services import maintenance as maintenance_service
+
+    def _activate(**fields):
+        with app.app_context():
+            data = validate_window(fields, utcnow())
+            window = maintenance_service.activate_window(data, Actor("cli:test"))
+            return window.id
+
+    return _activate
+
+
+@pytest.fixture
+def sql_counter(app):
+    """Count SQL statements sent to the database while the block runs."""
+    from sqlalchemy import event
+
+    class Counter:
+        def __init__(self):
+            self.statements: list[str] = []
+
+        def __call__(self, conn, cursor, statement, parameters, context, executemany):
+            self.statements.append(statement)
+
+    counter = Counter()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)

@@ -1,0 +1,89 @@
+"""What end users get from the maintenance page's endpoints and the banner."""
+
+from __future__ import annotations
+
+HX = {"HX-Request": "true"}
+
+
+def test_maintenance_page_without_window(client):
+    response = client.get("/maintenance")
+    assert response.status_code == 200
+    assert "No maintenance is in progress." in response.get_data(as_text=True)
+
+
+def test_maintenance_page_during_window_is_200_at_its_own_url(client, activate):
+    activate(message="Hello")
+    response = client.get("/maintenance")
+    assert response.status_code == 200
+    assert "Hello" in response.get_data(as_text=True)
+
+
+def test_status_partial_rearms_with_jittered_delay(client, activate):
+    activate(eta="2h")
+    delays = set()
+    for _ in range(30):
+        response = client.get("/maintenance/status?active=1", headers=HX)
+        html = response.get_data(as_text=True)
+        assert html.lstrip().startswith('<section id="maintenance-status"')
+        assert 'hx-swap="outerHTML"' in html
+        delay = int(html.split('hx-trigger="load delay:')[1].split("s")[0])
+        assert 5 <= delay <= 30
+        delays.add(delay)
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "HX-Request" in response.headers["Vary"]
+    assert len(delays) > 3, "polls must be spread out"
+
+
+def test_status_poll_reloads_once_window_ends(client, runner, activate):
+    activate()
+    assert "HX-Refresh" not in client.get("/maintenance/status?active=1", headers=HX).headers
+    runner.invoke(args=["maintenance", "off"])
+    response = client.get("/maintenance/status?active=1", headers=HX)
+    assert response.headers["HX-Refresh"] == "true"
+    # Polls from the /maintenance page itself (no window when it loaded) never loop.
+    assert "HX-Refresh" not in client.get("/maintenance/status", headers=HX).headers
+
+
+def test_status_json_etag(client, activate):
+    first = client.get("/maintenance/status.json")
+    assert first.json == {"active": False, "window": None, "upcoming": None, "version": 1}
+    etag = first.headers["ETag"]
+    again = client.get("/maintenance/status.json", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    activate(message="Now")
+    changed = client.get("/maintenance/status.json", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json["active"] is True
+    assert changed.json["window"]["message"] == "Now"
+
+
+def test_banner_refreshes_page_that_became_blocked(client, activate):
+    quiet = client.get("/maintenance/banner", headers={**HX, "HX-Current-URL": "http://localhost/account?x=1"})
+    assert quiet.status_code == 200
+    assert "HX-Refresh" not in quiet.headers
+    activate()
+    blocked = client.get("/maintenance/banner", headers={**HX, "HX-Current-URL": "http://localhost/account?x=1"})
+    assert blocked.headers["HX-Refresh"] == "true"
+    # The admin's pages are not blocked, so they are never reloaded.
+    admin_page = client.get("/maintenance/banner", headers={**HX, "HX-Current-URL": "http://localhost/admin"})
+    assert "HX-Refresh" not in admin_page.headers
+
+
+def test_banner_shows_ribbon_to_bypassers(client, auth, activate):
+    activate(allowed_roles=["developer"])
+    auth.login("developer")
+    html = client.get("/maintenance/banner", headers={**HX, "HX-Current-URL": "http://localhost/"}).get_data(
+        as_text=True
+    )
+    assert "you are bypassing it" in html
+    assert 'hx-trigger="every 15s"' in html
+
+
+def test_message_is_escaped_everywhere(client, auth, activate):
+    activate(message='<script>alert("x")</script>')
+    page = client.get("/").get_data(as_text=True)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;" in page
+    auth.login("admin")
+    dashboard = client.get("/admin").get_data(as_text=True)
+    assert "<script>alert" not in dashboard
