@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint venv migrate clean
+.PHONY: run test lint venv migrate clean bench
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,6 @@ test: lint
 
 clean:
 	rm -rf $(VENV) instance/pausa.db* .pytest_cache .ruff_cache
+
+bench: venv
+	$(BIN)/python bench/gate.py
