@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 from .maintenance.state import Mode, Reason, Status, WindowState
+from .maintenance.validation import FIELDS as WINDOW_FIELDS
 
 
 def utcnow() -> datetime:
@@ -114,19 +115,8 @@ class MaintenanceWindow(db.Model):
     ended_how: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    EDITABLE = (
-        "message",
-        "reason",
-        "mode",
-        "scope_paths",
-        "eta",
-        "ends_at",
-        "notice_minutes",
-        "drain_minutes",
-        "allowed_roles",
-        "allowed_ips",
-        "pause_webhook_processing",
-    )
+    # Every window field an admin can change once it exists (its start is fixed).
+    EDITABLE = tuple(name for name in WINDOW_FIELDS if name != "starts_at")
 
     def snapshot(self) -> dict[str, Any]:
         """Return the editable fields as JSON-ready values, for audit before/after."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
@@ -144,17 +145,26 @@ def panel() -> Response:
     return _render_panel()
 
 
-@bp.post("/maintenance/activate")
-@state_change_limit
-def activate() -> Response:
+def _change(apply: Callable[[], object], success: str) -> Response:
+    """Run one state change and answer it: the fresh panel, or the form with its errors."""
     try:
-        data = validate_window(_form_data(), utcnow())
-        maintenance_service.activate_window(data, request_actor())
+        apply()
     except ValidationError as exc:
         return _refused(exc.fields, 422)
     except ServiceError as exc:
         return _refused({"form": exc.message}, exc.status)
-    return _after_change("Maintenance is on.")
+    return _after_change(success)
+
+
+@bp.post("/maintenance/activate")
+@state_change_limit
+def activate() -> Response:
+    return _change(
+        lambda: maintenance_service.activate_window(
+            validate_window(_form_data(), utcnow()), request_actor()
+        ),
+        "Maintenance is on.",
+    )
 
 
 @bp.post("/maintenance/update")
@@ -167,21 +177,15 @@ def update() -> Response:
         name: value for name, value in _form_data().items()
         if _comparable(value) != _comparable(shown.get(name))
     }
-    try:
-        data = validate_window(changes, utcnow(), partial=True)
-        maintenance_service.update_window(data, request_actor())
-    except ValidationError as exc:
-        return _refused(exc.fields, 422)
-    except ServiceError as exc:
-        return _refused({"form": exc.message}, exc.status)
-    return _after_change("Maintenance updated.")
+    return _change(
+        lambda: maintenance_service.update_window(
+            validate_window(changes, utcnow(), partial=True), request_actor()
+        ),
+        "Maintenance updated.",
+    )
 
 
 @bp.post("/maintenance/end")
 @state_change_limit
 def end() -> Response:
-    try:
-        maintenance_service.end_window(request_actor())
-    except ServiceError as exc:
-        return _refused({"form": exc.message}, exc.status)
-    return _after_change("Maintenance has ended.")
+    return _change(lambda: maintenance_service.end_window(request_actor()), "Maintenance has ended.")

@@ -149,9 +149,16 @@ def _ip_in(client_ip: str, networks: tuple) -> bool:
         address = ipaddress.ip_address(client_ip.strip())
     except ValueError:
         return False
+    # An IPv4 client may be reported as `::ffff:a.b.c.d` (dual-stack sockets) and an
+    # admin may paste either spelling into allowed_ips: compare both forms.
+    candidates = [address]
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address.version == net.version and address in net for net in networks)
+        candidates.append(address.ipv4_mapped)
+    elif isinstance(address, ipaddress.IPv4Address):
+        candidates.append(ipaddress.IPv6Address(f"::ffff:{address}"))
+    return any(
+        candidate.version == net.version and candidate in net for candidate in candidates for net in networks
+    )
 
 
 def banner_facts(decision: Decision, now: datetime) -> dict | None:

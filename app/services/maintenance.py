@@ -105,16 +105,22 @@ def activate_window(
     return window
 
 
-def update_window(
-    data: WindowInput, actor: Actor, now: datetime | None = None
-) -> MaintenanceWindow:
-    """Change the active window's fields; the audit entry keeps before and after."""
-    now = now or utcnow()
+def _lock_active_window(now: datetime) -> MaintenanceWindow:
+    """Take the state-row lock and return the window in effect, or refuse with NotFound."""
     _bump_version()
     window = current_window(now)
     if window is None:
         db.session.rollback()
         raise NotFound("No maintenance is active.")
+    return window
+
+
+def update_window(
+    data: WindowInput, actor: Actor, now: datetime | None = None
+) -> MaintenanceWindow:
+    """Change the active window's fields; the audit entry keeps before and after."""
+    now = now or utcnow()
+    window = _lock_active_window(now)
     values = dict(data.values)
     values.pop("starts_at", None)
     merged = {**{name: getattr(window, name) for name in MaintenanceWindow.EDITABLE}, **values}
@@ -149,11 +155,7 @@ def end_window(
 ) -> MaintenanceWindow:
     """End the active window now."""
     now = now or utcnow()
-    _bump_version()
-    window = current_window(now)
-    if window is None:
-        db.session.rollback()
-        raise NotFound("No maintenance is active.")
+    window = _lock_active_window(now)
     window.status = Status.COMPLETED.value
     window.ended_at = now
     window.ended_by = actor.name
