@@ -109,7 +109,7 @@ def test_update_changes_only_what_changed(app, client, admin, activate):
     assert "First" in panel
     with app.app_context():
         window = db.session.query(MaintenanceWindow).one()
-        eta_shown = window.eta.isoformat(timespec="minutes")
+        eta_shown = window.eta.strftime("%Y-%m-%dT%H:%MZ")
     response = client.post(
         "/admin/maintenance/update",
         data=form(admin, message="Second", eta=eta_shown, allowed_roles="qa"),
@@ -131,7 +131,7 @@ def test_update_of_overdue_window_keeps_working(app, client, admin, activate):
         window = db.session.query(MaintenanceWindow).one()
         window.eta = utcnow() - timedelta(minutes=3)
         db.session.commit()
-        shown = window.eta.isoformat(timespec="minutes")
+        shown = window.eta.strftime("%Y-%m-%dT%H:%MZ")
     response = client.post(
         "/admin/maintenance/update", data=form(admin, message="Still late", eta=shown), headers=HX
     )

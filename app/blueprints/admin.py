@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .. import htmx
 from ..extensions import db
@@ -14,7 +14,7 @@ from ..gate import state_cache
 from ..maintenance.state import ROLES, Mode, Reason
 from ..maintenance.validation import MESSAGE_MAX, ValidationError, validate_window
 from ..maintenance.windows import public_facts, utcnow
-from ..models import AuditEntry, MaintenanceWindow, User
+from ..models import AuditEntry, MaintenanceWindow
 from ..ratelimits import state_change_limit
 from ..services import ServiceError
 from ..services import maintenance as maintenance_service
@@ -22,6 +22,7 @@ from .auth import admin_required, request_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
+FORM_TIME = "%Y-%m-%dT%H:%MZ"  # the form's hint shows this shape
 FORM_FIELDS = ("message", "reason", "mode", "eta", "ends_at", "allowed_ips", "scope_paths")
 
 
@@ -59,8 +60,8 @@ def _form_values(window: MaintenanceWindow | None, submitted: bool) -> dict[str,
         "message": window.message,
         "reason": window.reason,
         "mode": window.mode,
-        "eta": window.eta.isoformat(timespec="minutes") if window.eta else "",
-        "ends_at": window.ends_at.isoformat(timespec="minutes") if window.ends_at else "",
+        "eta": window.eta.strftime(FORM_TIME) if window.eta else "",
+        "ends_at": window.ends_at.strftime(FORM_TIME) if window.ends_at else "",
         "allowed_ips": " ".join(window.allowed_ips or []),
         "scope_paths": " ".join(window.scope_paths or []),
         "allowed_roles": list(window.allowed_roles or []),
@@ -103,7 +104,6 @@ def _dashboard_context() -> dict:
         "recent_windows": db.session.scalars(
             select(MaintenanceWindow).order_by(MaintenanceWindow.id.desc()).limit(5)
         ).all(),
-        "user_count": db.session.scalar(select(func.count(User.id))),
     }
 
 
@@ -130,10 +130,11 @@ def dashboard() -> Response:
 def status_card() -> Response:
     """Answer the card's poll; tell the page to reload its controls when the state moved."""
     context = _panel_context()
-    response = htmx.render(
-        "admin/dashboard.html", "admin/partials/status_card.html",
-        **_dashboard_context(), **context,
-    )
+    if htmx.is_fragment_request():
+        card = "admin/partials/status_card.html"
+        response = htmx.render(card, card, **context)
+    else:
+        response = _render_panel()
     seen = request.args.get("version", type=int)
     if seen is not None and seen != context["version"]:
         response.headers["HX-Trigger"] = "pausa:state-changed"
