@@ -17,9 +17,11 @@ class StateCache:
     """Hold the last known GateState; reload it only when the stored version moves.
 
     `read_version` is one primary-key read; `load_state` builds the full
-    snapshot and runs only when the version changed or `invalidate` was
-    called. When the store fails, the last known state is kept (marked
-    stale) so the gate never starts blocking or allowing by accident.
+    snapshot and runs only when the version changed (or the kept state is
+    stale). `invalidate` makes the next `get` read the version at once
+    instead of waiting for the TTL; it does not force a full load. When the
+    store fails, the last known state is kept (marked stale) so the gate
+    never starts blocking or allowing by accident.
     """
 
     def __init__(

@@ -58,7 +58,9 @@ def verify_stripe(
         expected = stripe_signature(secret, timestamp, payload)
         for candidate in candidates:
             # Keep comparing after a match so timing does not reveal which one matched.
-            matched |= hmac.compare_digest(expected, candidate)
+            # Compare bytes: compare_digest raises TypeError on non-ASCII text, and a
+            # header may carry any latin-1 character.
+            matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureError("no signature matches")
     return timestamp
