@@ -33,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
         app.config.from_mapping(test_config)
     configure_secret_key(app)
     configure_logging(app)
+    check_config(app)
     if app.config["TRUSTED_PROXY_COUNT"] > 0:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
@@ -61,6 +62,16 @@ def configure_secret_key(app: Flask) -> None:
 def configure_logging(app: Flask) -> None:
     if not app.debug and not app.testing:
         logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(levelname)s %(name)s: %(message)s")
+    # Alembic announces each of its plugins at INFO on every command; scripts parse our output.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def check_config(app: Flask) -> None:
+    """Refuse settings that would silently switch maintenance off for everyone."""
+    from .maintenance.paths import normalise_path
+
+    if any(normalise_path(prefix) == "/" for prefix in app.config["MAINTENANCE_ALLOWLIST"]):
+        raise RuntimeError("MAINTENANCE_ALLOWLIST must not contain '/': it would allow every path.")
 
 
 def register_extensions(app: Flask) -> None:

@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .maintenance.state import ROLES, Actor, Mode, Reason
@@ -24,6 +25,21 @@ from .services import audit as audit_service
 from .services import maintenance as maintenance_service
 from .services import tokens as token_service
 from .services import users as user_service
+
+
+class SafeGroup(click.Group):
+    """A command group that turns database failures into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", error)).splitlines()[0]
+            click.echo(
+                f"Error: the database is unavailable or not migrated (try `flask db upgrade`): {reason}",
+                err=True,
+            )
+            sys.exit(1)
 
 
 def cli_actor() -> Actor:
@@ -71,7 +87,7 @@ def _describe(window: Any) -> str:
     return f"window {window.id}: mode={window.mode} reason={window.reason} eta={eta}"
 
 
-@click.group("maintenance")
+@click.group("maintenance", cls=SafeGroup)
 def maintenance_cli() -> None:
     """Turn maintenance on and off, and see its status."""
 
@@ -150,7 +166,7 @@ def maintenance_status(as_json: bool) -> None:
     click.echo(f"  message: {window.message}")
 
 
-@click.group("users")
+@click.group("users", cls=SafeGroup)
 def users_cli() -> None:
     """Create users and manage roles."""
 
@@ -207,7 +223,7 @@ def users_bootstrap(email: str) -> None:
     click.echo(f"  password: {password}")
 
 
-@click.group("tokens")
+@click.group("tokens", cls=SafeGroup)
 def tokens_cli() -> None:
     """Create and revoke API tokens."""
 
@@ -238,7 +254,7 @@ def tokens_revoke(name: str) -> None:
     click.echo(f"Token {name} revoked.")
 
 
-@click.group("audit")
+@click.group("audit", cls=SafeGroup)
 def audit_cli() -> None:
     """Check and export the audit trail."""
 

@@ -208,3 +208,13 @@ def test_worker_once_records_automatic_end(app, runner):
         entry = db.session.query(AuditEntry).filter_by(action="maintenance.ended").one()
         assert entry.actor == "system"
     assert "Maintenance is OFF" in run(runner, "maintenance", "status").output
+
+
+def test_unmigrated_database_is_one_clear_line(tmp_path):
+    from app import create_app
+
+    bare = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
+    result = bare.test_cli_runner().invoke(args=["maintenance", "status"])
+    assert result.exit_code == 1
+    assert "flask db upgrade" in result.output
+    assert "Traceback" not in result.output

@@ -93,3 +93,9 @@ def test_errors_never_show_a_stack_trace(app, client):
     assert "Traceback" not in response.get_data(as_text=True)
     api = client.get("/boom", headers={"Accept": "application/json"})
     assert api.json == {"error": "internal", "message": "Something went wrong on our side. It has been logged."}
+
+
+@pytest.mark.parametrize("entry", ["/", "//", "/./"])
+def test_allowlist_cannot_allow_everything(entry):
+    with pytest.raises(RuntimeError, match="MAINTENANCE_ALLOWLIST"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "MAINTENANCE_ALLOWLIST": ("/api/v1/ping", entry)})
