@@ -87,6 +87,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to see that page."
     csrf.init_app(app)
     limiter.init_app(app)
+    # Pausa sets only per-route limits, and their decorators check them themselves;
+    # the extension's app-wide hook would cost every request (and the gate's budget) for nothing.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     htmx.init_app(app)
     if uri.startswith("sqlite"):
         with app.app_context():

@@ -9,13 +9,7 @@ from . import htmx
 from .maintenance.cache import StateCache
 from .maintenance.gate import ALLOW, Decision, decide
 from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer
-from .maintenance.windows import (
-    draining_window,
-    public_facts,
-    retry_after_seconds,
-    utcnow,
-    window_in_effect,
-)
+from .maintenance.windows import public_facts, retry_after_seconds, utcnow
 from .services import maintenance as maintenance_service
 from .services import tokens as token_service
 
@@ -30,7 +24,8 @@ def init_gate(app: Flask) -> None:
         ttl=app.config["MAINTENANCE_STATE_TTL"],
     )
     if app.config["MAINTENANCE_GATE"]:
-        app.before_request(enforce)
+        # First in line: a blocked request should cost as little as possible.
+        app.before_request_funcs.setdefault(None, []).insert(0, enforce)
 
 
 def state_cache() -> StateCache:
@@ -67,17 +62,13 @@ def decision_for(path: str, method: str = "GET") -> Decision:
     """Run the decision for this request's viewer on any path (the banner asks for the page's)."""
     state = gate_state()
     now = utcnow()
-    # Reading the user costs a query: only do it when a window could block.
-    could_block = window_in_effect(state, now) or draining_window(state, now)
-    viewer = current_viewer() if could_block else ANONYMOUS
-    return decide(
-        RequestFacts(path=path, method=method),
-        viewer,
-        request.remote_addr,
-        state,
-        now,
-        allowlist=current_app.config["MAINTENANCE_ALLOWLIST"],
-    )
+    facts = RequestFacts(path=path, method=method)
+    allowlist = current_app.config["MAINTENANCE_ALLOWLIST"]
+    decision = decide(facts, ANONYMOUS, request.remote_addr, state, now, allowlist=allowlist)
+    if decision.blocked:
+        # Who is asking only matters to a block (bypass); reading it may cost a query.
+        decision = decide(facts, current_viewer(), request.remote_addr, state, now, allowlist=allowlist)
+    return decision
 
 
 def enforce() -> Response | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
@@ -26,10 +28,18 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_HEADER = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 
-_TEMPLATE_DB: dict[str, Path] = {}
+# The database every test runs on: SQLite by default, PostgreSQL (or any URL) when set.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+# Real services for the tests that are about them; they fail, never skip, when these are down.
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_SQLITE_TEMPLATE: dict[str, Path] = {}
+_SNAPSHOTS: dict[str, dict[str, list[dict]]] = {}
+_CREATED_APPS: list = []
 
 
 def _seed(app) -> None:
+    """Build the schema, the state row and one user per role (hashing four passwords)."""
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -37,36 +47,78 @@ def _seed(app) -> None:
         db.session.commit()
         for role, email in USERS.items():
             user_service.create_user(email, role, PASSWORD, Actor("test-setup"))
-        db.session.remove()
-        db.engine.dispose()
 
 
-def make_app(database_url: str, **overrides):
-    """Create a test app with a fresh schema, the state row and one user per role.
+def _restore_snapshot(app) -> None:
+    """Reset a server database to the seeded rows: truncate, re-insert, move the sequences on."""
+    with app.app_context():
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        tables = db.metadata.sorted_tables
+        if url not in _SNAPSHOTS:
+            _seed(app)
+            _SNAPSHOTS[url] = {
+                table.name: [dict(row._mapping) for row in db.session.execute(table.select())]
+                for table in tables
+            }
+            db.session.commit()
+            return
+        names = ", ".join(table.name for table in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in tables:
+            rows = _SNAPSHOTS[url][table.name]
+            if rows:
+                db.session.execute(table.insert(), rows)
+            if "id" in table.c and rows:
+                db.session.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), :top)"),
+                    {"top": max(row["id"] for row in rows)},
+                )
+        db.session.commit()
 
-    SQLite files are copied from a template built once per run, because hashing
-    four passwords for every test would dominate the suite's time.
+
+def make_app(directory: Path, database_url: str | None = None, **overrides):
+    """Create a test app on a fresh copy of the seeded database.
+
+    SQLite files are copied from a template built once per run, and a server
+    database (TEST_DATABASE_URL) is truncated and refilled from a snapshot,
+    because hashing four passwords for every test would dominate the suite.
     """
-    prefix = "sqlite:///"
-    if database_url.startswith(prefix) and database_url != prefix:
-        if "template" not in _TEMPLATE_DB:
+    url = database_url or TEST_DATABASE_URL or f"sqlite:///{Path(directory) / 'pausa.db'}"
+    if url.startswith("sqlite:///"):
+        if "template" not in _SQLITE_TEMPLATE:
             template = Path(tempfile.mkdtemp(prefix="pausa-template-")) / "template.db"
-            _seed(create_app({"SQLALCHEMY_DATABASE_URI": prefix + str(template)}))
-            _TEMPLATE_DB["template"] = template
-        shutil.copyfile(_TEMPLATE_DB["template"], database_url[len(prefix):])
-        return create_app({"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
-    _seed(app)
+            seeded = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{template}"})
+            _seed(seeded)
+            with seeded.app_context():
+                db.session.remove()
+                db.engine.dispose()  # checkpoints the WAL into the file we copy
+            _SQLITE_TEMPLATE["template"] = template
+        target = Path(url[len("sqlite:///"):])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_SQLITE_TEMPLATE["template"], target)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, **overrides})
+    else:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, **overrides})
+        _restore_snapshot(app)
+    _CREATED_APPS.append(app)
     return app
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines():
+    """Close every connection a test's apps opened, so PostgreSQL never runs out of them."""
+    yield
+    while _CREATED_APPS:
+        created = _CREATED_APPS.pop()
+        with created.app_context():
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture
 def app(tmp_path):
-    app = make_app(f"sqlite:///{tmp_path / 'pausa.db'}")
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return make_app(tmp_path)
 
 
 @pytest.fixture
@@ -144,3 +196,36 @@ def sql_counter(app):
     event.listen(engine, "before_cursor_execute", counter)
     yield counter
     event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """Return the PostgreSQL server URL for tests about PostgreSQL; fail loudly if it is down."""
+    from sqlalchemy import create_engine
+
+    from app.config import database_url
+
+    engine = create_engine(database_url(POSTGRES_URL))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL): {error}")
+    finally:
+        engine.dispose()
+    return database_url(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Return the Redis URL for tests about Redis; fail loudly if it is down."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except Exception as error:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} (set TEST_REDIS_URL): {error}")
+    finally:
+        client.close()
+    return REDIS_URL

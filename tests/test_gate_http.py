@@ -156,7 +156,7 @@ def test_query_string_never_matters(client, activate):
 def test_configured_allowlist(tmp_path):
     from tests.conftest import make_app
 
-    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", MAINTENANCE_ALLOWLIST=("/api/v1/ping",))
+    app = make_app(tmp_path / "a", MAINTENANCE_ALLOWLIST=("/api/v1/ping",))
     with app.app_context():
         maintenance_service.activate_window(validate_window({}, utcnow()), Actor("t"))
     client = app.test_client()
@@ -195,7 +195,7 @@ def test_ip_bypass_uses_proxyfix_not_raw_header(tmp_path):
     from tests.conftest import make_app
 
     for trusted, expected in ((1, 200), (0, 503)):
-        app = make_app(f"sqlite:///{tmp_path / f'ip{trusted}.db'}", TRUSTED_PROXY_COUNT=trusted)
+        app = make_app(tmp_path / f"ip{trusted}", TRUSTED_PROXY_COUNT=trusted)
         with app.app_context():
             maintenance_service.activate_window(
                 validate_window({"allowed_ips": ["203.0.113.0/24"]}, utcnow()), Actor("t")
@@ -209,7 +209,7 @@ def test_ip_bypass_only_rightmost_trusted_hop(tmp_path):
     """A client cannot prepend an allowed IP to X-Forwarded-For to get in."""
     from tests.conftest import make_app
 
-    app = make_app(f"sqlite:///{tmp_path / 'hop.db'}", TRUSTED_PROXY_COUNT=1)
+    app = make_app(tmp_path / "hop", TRUSTED_PROXY_COUNT=1)
     with app.app_context():
         maintenance_service.activate_window(
             validate_window({"allowed_ips": ["203.0.113.7"]}, utcnow()), Actor("t")
@@ -258,7 +258,7 @@ def test_scoped_mode(client, activate):
 def test_gate_off(tmp_path):
     from tests.conftest import make_app
 
-    app = make_app(f"sqlite:///{tmp_path / 'off.db'}", MAINTENANCE_GATE=False)
+    app = make_app(tmp_path / "off", MAINTENANCE_GATE=False)
     with app.app_context():
         maintenance_service.activate_window(validate_window({}, utcnow()), Actor("t"))
     assert app.test_client().get("/").status_code == 200
@@ -270,7 +270,7 @@ def test_steady_state_costs_no_sql(tmp_path):
 
     from tests.conftest import make_app
 
-    app = make_app(f"sqlite:///{tmp_path / 'sql.db'}", MAINTENANCE_STATE_TTL=60.0)
+    app = make_app(tmp_path / "sql", MAINTENANCE_STATE_TTL=60.0)
     client = app.test_client()
     statements: list[str] = []
     with app.app_context():
@@ -300,7 +300,7 @@ def test_enforced_after_ttl_without_invalidation(tmp_path):
 
     from tests.conftest import make_app
 
-    app = make_app(f"sqlite:///{tmp_path / 'ttl.db'}", MAINTENANCE_STATE_TTL=0.3)
+    app = make_app(tmp_path / "ttl", MAINTENANCE_STATE_TTL=0.3)
     client = app.test_client()
     assert client.get("/").status_code == 200
     with app.app_context():  # as another worker or the CLI would

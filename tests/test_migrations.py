@@ -29,3 +29,32 @@ def test_migrated_app_serves_and_toggles(tmp_path):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["maintenance", "on"]).exit_code == 0
     assert app.test_client().get("/").status_code == 503
+
+
+def test_upgrade_on_postgresql_matches_models(postgres_url):
+    """Run the migrations on a brand-new PostgreSQL database."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(postgres_url)
+    name = f"pausa_migrations_{os.getpid()}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": server.set(database=name).render_as_string(False)})
+        with app.app_context():
+            upgrade()
+            with db.engine.connect() as connection:
+                differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+            assert differences == []
+            assert db.session.get(MaintenanceState, 1).version == 1
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

@@ -87,7 +87,7 @@ def test_ready_reports_unreachable_database_and_gate_keeps_last_state(tmp_path):
     from app.services import maintenance as maintenance_service
     from tests.conftest import make_app
 
-    app = make_app(f"sqlite:///{tmp_path / 'gone.db'}")
+    app = make_app(tmp_path / "gone")
     with app.app_context():
         maintenance_service.activate_window(validate_window({"message": "kept"}, utcnow()), Actor("t"))
     client = app.test_client()

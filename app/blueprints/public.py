@@ -32,23 +32,41 @@ def poll_seconds(window: WindowState | None, now: datetime) -> int:
     return random.randint(low, high)
 
 
-def _context(window: WindowState | None, now: datetime) -> dict:
-    return {
-        "window": window,
-        "facts": public_facts(window, now) if window else None,
-        "poll_seconds": poll_seconds(window, now),
-    }
+POLL_SLOT = "__pausa_poll_seconds__"
+RENDER_CACHE_KEY = "pausa.render_cache"
+RENDER_CACHE_MAX = 64
+
+
+def render_status(template: str, window: WindowState | None, now: datetime, **extra: bool) -> str:
+    """Render the maintenance page or its partial, at most once a second per window.
+
+    What users see changes at most once a second (the countdown), so during
+    maintenance every waiting browser shares one rendering; each response
+    still gets its own jittered poll delay, filled into the shared text.
+    """
+    cache: dict = current_app.extensions.setdefault(RENDER_CACHE_KEY, {})
+    key = (template, window, int(now.timestamp()), tuple(sorted(extra.items())))
+    html = cache.get(key)
+    if html is None:
+        if len(cache) >= RENDER_CACHE_MAX:
+            cache.clear()
+        html = render_template(
+            template,
+            window=window,
+            facts=public_facts(window, now) if window else None,
+            poll_seconds=POLL_SLOT,
+            **extra,
+        )
+        cache[key] = html
+    return html.replace(POLL_SLOT, str(poll_seconds(window, now)))
 
 
 def render_maintenance_page(
     window: WindowState | None, now: datetime, status: int = 200, blocked_method: str = "GET"
 ) -> Response:
     """Render the whole maintenance page (used in place by the gate, and at /maintenance)."""
-    html = render_template(
-        "public/maintenance.html",
-        blocked_write=blocked_method.upper() not in ("GET", "HEAD", "OPTIONS"),
-        **_context(window, now),
-    )
+    blocked_write = blocked_method.upper() not in ("GET", "HEAD", "OPTIONS")
+    html = render_status("public/maintenance.html", window, now, blocked_write=blocked_write)
     return htmx.vary(Response(html, status=status))
 
 
@@ -67,13 +85,13 @@ def status() -> Response:
     now = utcnow()
     window = window_in_effect(gate_state(), now)
     came_from_block = request.args.get("active") == "1"
-    if window is None and came_from_block and htmx.is_fragment_request():
+    if not htmx.is_fragment_request():
+        response = render_maintenance_page(window, now)
+    elif window is None and came_from_block:
         # Reload the URL the user was on: the page was rendered there in place.
         response = htmx.refresh()
     else:
-        response = htmx.render(
-            "public/maintenance.html", "public/partials/status.html", **_context(window, now)
-        )
+        response = htmx.vary(Response(render_status("public/partials/status.html", window, now)))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -87,7 +87,8 @@ def launch_chromium(playwright):
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     database = tmp_path_factory.mktemp("browser") / "pausa.db"
-    app = make_app(f"sqlite:///{database}", **LIVE_OVERRIDES)
+    # Pages, not the database, are under test here: always SQLite, whatever TEST_DATABASE_URL says.
+    app = make_app(database.parent, database_url=f"sqlite:///{database}", **LIVE_OVERRIDES)
     url, stop = serve(app)
     yield LiveServer(app=app, url=url)
     stop()
