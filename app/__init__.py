@@ -34,15 +34,27 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     configure_secret_key(app)
     configure_logging(app)
     check_config(app)
-    if app.config["TRUSTED_PROXY_COUNT"] > 0:
-        count = app.config["TRUSTED_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     register_extensions(app)
     register_blueprints(app)
+    register_wsgi_layers(app)
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    register_diagnostics(app)
+    from .metrics import register_metrics
+
+    register_metrics(app)
     return app
+
+
+def register_wsgi_layers(app: Flask) -> None:
+    """Wrap the app: the maintenance fast path, then ProxyFix outermost so both see the client IP."""
+    from .fastpath import MaintenanceFastPath
+
+    app.wsgi_app = MaintenanceFastPath(app.wsgi_app, app)
+    if app.config["TRUSTED_PROXY_COUNT"] > 0:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def configure_secret_key(app: Flask) -> None:
@@ -182,6 +194,19 @@ def register_commands(app: Flask) -> None:
 
     for command in (maintenance_cli, users_cli, tokens_cli, audit_cli, worker_command):
         app.cli.add_command(command)
+
+
+def register_diagnostics(app: Flask) -> None:
+    """Name the worker that answered (X-Pausa-Worker), for the propagation benchmark only."""
+    if not app.config["EXPOSE_WORKER_HEADER"]:
+        return
+    import os
+    import socket
+
+    @app.after_request
+    def _worker_header(response: Response) -> Response:
+        response.headers["X-Pausa-Worker"] = f"{socket.gethostname()}:{os.getpid()}"
+        return response
 
 
 def register_template_helpers(app: Flask) -> None:

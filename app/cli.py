@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
 import sys
-import time
 from typing import Any
 
 import click
@@ -298,25 +296,18 @@ def _csv_safe(value: str) -> str:
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Run one pass and exit (for tests and cron).")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="Run every task once and exit (for tests and cron).")
+@click.option(
+    "--interval", default=5.0, show_default=True,
+    help="Longest pause between passes, in seconds (the heartbeat's period); tasks run on their own periods.",
+)
 @with_appcontext
 def worker_command(once: bool, interval: float) -> None:
-    """Run background work: record the automatic end of windows whose hard end has passed."""
-    stopping = False
+    """Run the background tasks (automatic ends, ...) until SIGTERM; write a heartbeat every pass."""
+    from .worker import Worker
 
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while True:
-        for window in maintenance_service.finish_expired_windows():
-            click.echo(f"window {window.id} ended automatically at {window.ends_at.isoformat()}")
-        db.session.remove()
-        if once or stopping:
-            return
-        deadline = time.monotonic() + interval
-        while time.monotonic() < deadline and not stopping:
-            time.sleep(0.2)
+    worker = Worker(current_app._get_current_object(), interval=interval, echo=click.echo)
+    status = worker.run(once=once)
+    if status:
+        click.echo("Error: a task failed or the database is unavailable (see the log).", err=True)
+        sys.exit(status)

@@ -30,6 +30,11 @@ def _flag(name: str, default: str) -> bool:
     return os.environ.get(name, default).strip().lower() not in ("0", "off", "false", "no", "")
 
 
+def prometheus_multiproc_dir() -> str | None:
+    """Where gunicorn workers share their metrics; read at call time by the gunicorn hooks too."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def _cli_actor() -> str:
     try:
         return os.environ.get("PAUSA_CLI_ACTOR") or getpass.getuser()
@@ -45,6 +50,7 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.5"))
 
     MAINTENANCE_GATE = _flag("MAINTENANCE_GATE", "on")
     MAINTENANCE_STATE_TTL = float(os.environ.get("MAINTENANCE_STATE_TTL", "1.0"))
@@ -60,6 +66,7 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = ENVIRONMENT == "production"
+    REMEMBER_COOKIE_NAME = "pausa_remember"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = ENVIRONMENT == "production"
@@ -71,12 +78,23 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True
+    # Redis down: keep limiting, in this worker's memory, instead of failing requests.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     STATE_CHANGE_RATE_LIMIT = os.environ.get("STATE_CHANGE_RATE_LIMIT", "5 per minute")
 
     STRIPE_WEBHOOK_SECRETS = _list("STRIPE_WEBHOOK_SECRETS")
     CLI_ACTOR = _cli_actor()
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Benchmarks only: say which worker answered, to time propagation to every worker.
+    EXPOSE_WORKER_HEADER = _flag("PAUSA_WORKER_HEADER", "off")
+
+    # Health and metrics (SPEC §9).
+    WORKER_STALE_SECONDS = float(os.environ.get("WORKER_STALE_SECONDS", "60"))
+    REDIS_HEALTH_TIMEOUT = float(os.environ.get("REDIS_HEALTH_TIMEOUT", "0.5"))
+    PROMETHEUS_MULTIPROC_DIR = prometheus_multiproc_dir()
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 
 
 class TestConfig(Config):
@@ -94,3 +112,5 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     STRIPE_WEBHOOK_SECRETS = ("whsec_test_primary", "whsec_test_rotated")
     CLI_ACTOR = "tester"
+    PROMETHEUS_MULTIPROC_DIR = None
+    METRICS_TOKEN = None

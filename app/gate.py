@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_login import current_user
 
 from . import htmx
 from .maintenance.cache import StateCache
 from .maintenance.gate import ALLOW, Decision, decide
-from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer
+from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer, WindowState
 from .maintenance.windows import public_facts, retry_after_seconds, utcnow
+from .pubsub import init_pubsub
 from .services import maintenance as maintenance_service
 from .services import tokens as token_service
 
@@ -18,11 +21,13 @@ STATE_CACHE_KEY = "pausa.state_cache"
 
 def init_gate(app: Flask) -> None:
     """Create this worker's state cache and install the gate before every request."""
-    app.extensions[STATE_CACHE_KEY] = StateCache(
+    cache = StateCache(
         maintenance_service.read_version,
         maintenance_service.load_gate_state,
         ttl=app.config["MAINTENANCE_STATE_TTL"],
     )
+    app.extensions[STATE_CACHE_KEY] = cache
+    init_pubsub(app, cache)
     if app.config["MAINTENANCE_GATE"]:
         # First in line: a blocked request should cost as little as possible.
         app.before_request_funcs.setdefault(None, []).insert(0, enforce)
@@ -115,9 +120,16 @@ def blocked_response(decision: Decision) -> Response:
         response = htmx.refresh(status=503, body="Maintenance in progress.")
     else:
         response = render_maintenance_page(window, now, status=503, blocked_method=request.method)
-    response.headers["Retry-After"] = str(retry_after_seconds(window, now))
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Maintenance"] = "active"
+    response.headers.extend(block_headers(window, now))
     response.vary.add("Accept")
     response.vary.add("HX-Request")
     return response
+
+
+def block_headers(window: WindowState | None, now: datetime) -> list[tuple[str, str]]:
+    """Return the headers every block carries, so monitors can tell planned maintenance apart."""
+    return [
+        ("Retry-After", str(retry_after_seconds(window, now))),
+        ("Cache-Control", "no-store"),
+        ("X-Maintenance", "active"),
+    ]

@@ -22,20 +22,30 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def security_headers(production: bool) -> tuple[tuple[str, str], ...]:
+    """Return the headers every response carries."""
+    headers = (
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    )
+    if production:
+        headers += (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+    return headers
+
+
 def register_security_headers(app: Flask) -> None:
     """Send a strict CSP, frame denial and nosniff on every response."""
-    production = app.config["ENVIRONMENT"] == "production"
+    headers_to_send = security_headers(app.config["ENVIRONMENT"] == "production")
+    app.extensions["pausa.security_headers"] = headers_to_send
 
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if production:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        for name, value in headers_to_send:
+            headers.setdefault(name, value)
         return response
 
 

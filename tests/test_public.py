@@ -87,3 +87,43 @@ def test_message_is_escaped_everywhere(client, auth, activate):
     auth.login("admin")
     dashboard = client.get("/admin").get_data(as_text=True)
     assert "<script>alert" not in dashboard
+
+
+def test_polls_are_answered_from_the_shared_rendering(tmp_path):
+    """Within a second, polls after the first skip Flask yet answer exactly like Flask did."""
+    import re
+
+    from flask import request_started
+
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, MAINTENANCE_STATE_TTL=60.0)
+    client = app.test_client()
+    with app.app_context():
+        from app.maintenance.state import Actor
+        from app.maintenance.validation import validate_window
+        from app.maintenance.windows import utcnow
+        from app.services import maintenance as maintenance_service
+
+        maintenance_service.activate_window(validate_window({"message": "Shared", "eta": "2h"}, utcnow()), Actor("t"))
+    flask_requests = []
+    request_started.connect(lambda sender, **extra: flask_requests.append(1), app, weak=False)
+
+    responses = [client.get("/maintenance/status?active=1", headers=HX) for _ in range(20)]
+    assert 1 <= len(flask_requests) <= 3, "only the first poll of each second enters Flask"
+    first = responses[0]
+    strip = lambda html: re.sub(r"delay:\d+s", "delay:Ns", html)  # noqa: E731
+    for response in responses[1:]:
+        assert response.status_code == 200
+        assert strip(response.get_data(as_text=True)) in {strip(r.get_data(as_text=True)) for r in responses[:3]}
+        for name in ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control", "Content-Type"):
+            assert response.headers[name] == first.headers[name], name
+        assert "HX-Request" in response.headers["Vary"]
+    assert "Shared" in responses[-1].get_data(as_text=True)
+    delays = {re.search(r"delay:(\d+)s", r.get_data(as_text=True)).group(1) for r in responses}
+    assert len(delays) > 2, "each response still gets its own jittered delay"
+
+    # The end of the window is Flask's to answer (HX-Refresh), never a stale fragment.
+    with app.app_context():
+        maintenance_service.end_window(Actor("t"))
+    assert client.get("/maintenance/status?active=1", headers=HX).headers["HX-Refresh"] == "true"

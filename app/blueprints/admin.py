@@ -109,7 +109,6 @@ def _dashboard_context() -> dict:
 
 def _after_change(message: str) -> Response:
     """Answer a successful change: the fresh panel for htmx, a redirect otherwise."""
-    state_cache().invalidate()
     if htmx.is_fragment_request():
         return _render_panel(notice=message)
     flash(message)
@@ -190,3 +189,20 @@ def update() -> Response:
 @state_change_limit
 def end() -> Response:
     return _change(lambda: maintenance_service.end_window(request_actor()), "Maintenance has ended.")
+
+
+@bp.app_template_global("health_report")
+def health_report() -> Any:
+    """Run the readiness checks for the dashboard's health panel (the same ones as /health/ready)."""
+    from ..services import health as health_service
+
+    return health_service.readiness(state_cache())
+
+
+@bp.get("/health-panel")
+def health_panel() -> Response:
+    """Answer the health panel's poll (every 15 s) with the fresh panel."""
+    if not htmx.is_fragment_request():
+        return _render_panel()
+    partial = "admin/partials/health.html"
+    return htmx.render(partial, partial, health=health_report())

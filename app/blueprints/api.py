@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import csrf, db
-from ..gate import bearer_token, state_cache
+from ..gate import bearer_token
 from ..maintenance.state import Actor
 from ..maintenance.validation import ValidationError, validate_window
 from ..maintenance.windows import utcnow
@@ -100,7 +100,6 @@ def _json_body() -> dict[str, Any]:
 
 
 def _changed(window: MaintenanceWindow, status: int = 200) -> Response:
-    state_cache().invalidate()
     response = jsonify(active=window.status == "active", window=window_json(window))
     response.status_code = status
     return response

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
 
-from ..extensions import db
 from ..gate import state_cache
+from ..services import health as health_service
 
 bp = Blueprint("health", __name__, url_prefix="/health")
 
@@ -23,24 +20,11 @@ def live() -> Response:
 
 @bp.get("/ready")
 def ready() -> tuple[Response, int]:
-    """Report whether the database answers and the gate's state is fresh; 503 when not."""
-    checks: dict[str, dict] = {}
-    started = time.perf_counter()
-    try:
-        db.session.execute(text("SELECT 1"))
-        db.session.commit()
-        checks["database"] = {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-    except Exception as error:  # report any failure; a health check must not raise
-        db.session.rollback()
-        checks["database"] = {"ok": False, "error": type(error).__name__}
-    cache = state_cache()
-    state = cache.get()
-    checks["maintenance_state"] = {
-        "ok": not state.stale,
-        "version": state.version,
-        "error": cache.last_error,
-    }
-    healthy = all(check["ok"] for check in checks.values())
-    response = jsonify(status="ok" if healthy else "unavailable", checks=checks)
+    """Report the database, Redis, the worker, queues and the gate's state; 503 when a critical one fails.
+
+    Maintenance does not make an instance unready: it must keep answering the 503 page.
+    """
+    report = health_service.readiness(state_cache())
+    response = jsonify(status=report.status, checks=report.checks)
     response.headers["Cache-Control"] = "no-store"
-    return response, 200 if healthy else 503
+    return response, 200 if report.healthy else 503

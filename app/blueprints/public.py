@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -18,14 +19,15 @@ from ..maintenance.windows import public_facts, upcoming_window, utcnow, window_
 bp = Blueprint("public", __name__, url_prefix="/maintenance")
 
 
-def poll_seconds(window: WindowState | None, now: datetime) -> int:
+def poll_seconds(window: WindowState | None, now: datetime, config: Mapping | None = None) -> int:
     """Pick the next poll delay: sooner when the ETA is near, always with jitter.
 
     The jitter spreads thousands of waiting browsers so they do not all
     come back in the same second when the window ends.
     """
-    low = current_app.config["STATUS_POLL_MIN_SECONDS"]
-    high = max(low, current_app.config["STATUS_POLL_MAX_SECONDS"])
+    config = config if config is not None else current_app.config
+    low = config["STATUS_POLL_MIN_SECONDS"]
+    high = max(low, config["STATUS_POLL_MAX_SECONDS"])
     if window is not None and window.eta is not None:
         remaining = max(0, int((window.eta - now).total_seconds()))
         high = max(low, min(high, remaining // 4 or low))
@@ -45,7 +47,7 @@ def render_status(template: str, window: WindowState | None, now: datetime, **ex
     still gets its own jittered poll delay, filled into the shared text.
     """
     cache: dict = current_app.extensions.setdefault(RENDER_CACHE_KEY, {})
-    key = (template, window, int(now.timestamp()), tuple(sorted(extra.items())))
+    key = render_key(template, window, now, **extra)
     html = cache.get(key)
     if html is None:
         if len(cache) >= RENDER_CACHE_MAX:
@@ -58,7 +60,17 @@ def render_status(template: str, window: WindowState | None, now: datetime, **ex
             **extra,
         )
         cache[key] = html
-    return html.replace(POLL_SLOT, str(poll_seconds(window, now)))
+    return fill_poll_delay(html, window, now, current_app.config)
+
+
+def render_key(template: str, window: WindowState | None, now: datetime, **extra: bool) -> tuple:
+    """Key a rendering by what it shows: the template, the window, the second and the flags."""
+    return (template, window, int(now.timestamp()), tuple(sorted(extra.items())))
+
+
+def fill_poll_delay(html: str, window: WindowState | None, now: datetime, config: Mapping) -> str:
+    """Give one response its own jittered poll delay."""
+    return html.replace(POLL_SLOT, str(poll_seconds(window, now, config)))
 
 
 def render_maintenance_page(

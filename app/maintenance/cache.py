@@ -50,6 +50,13 @@ class StateCache:
                 return self._state
             return self._revalidate()
 
+    def peek(self) -> GateState | None:
+        """Return the state only while it is fresh, without ever touching the store."""
+        state = self._state
+        if state is not None and not state.stale and self._clock() - self._checked_at < self._ttl:
+            return state
+        return None
+
     def invalidate(self) -> None:
         """Force the next `get` to revalidate (a local change or a pub/sub message)."""
         self._checked_at = float("-inf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -13,6 +13,8 @@ from ..maintenance.state import SYSTEM, Actor, GateState, Status
 from ..maintenance.validation import ValidationError, WindowInput, check_consistency
 from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
 from ..models import MaintenanceState, MaintenanceWindow
+from ..pubsub import mark_state_changed
+from ..worker import claim
 from . import Conflict, NotFound, audit
 
 STATE_ROW_ID = 1
@@ -50,6 +52,7 @@ def _bump_version() -> MaintenanceState:
         db.session.add(state)
     state.version += 1
     state.updated_at = utcnow()
+    mark_state_changed(db.session())  # every worker revalidates once this commits
     return state
 
 
@@ -176,20 +179,41 @@ def end_window(
     return window
 
 
-def finish_expired_windows(now: datetime | None = None) -> list[MaintenanceWindow]:
-    """Mark windows whose automatic end has passed as completed (the gate already lets traffic in)."""
+def _expired(now: datetime) -> tuple[Any, ...]:
+    """Active windows whose hard automatic end is at or before `now`."""
+    return (
+        MaintenanceWindow.status == Status.ACTIVE.value,
+        MaintenanceWindow.ends_at.is_not(None),
+        MaintenanceWindow.ends_at <= now,
+    )
+
+
+def count_expired_windows(now: datetime | None = None) -> int:
+    """How many windows wait for the worker to record their automatic end (a queue depth)."""
+    count = db.session.scalar(
+        select(func.count()).select_from(MaintenanceWindow).where(*_expired(now or utcnow()))
+    )
+    db.session.commit()
+    return count or 0
+
+
+def finish_expired_windows(now: datetime | None = None, limit: int = 100) -> list[MaintenanceWindow]:
+    """Mark windows whose automatic end has passed as completed (the gate already lets traffic in).
+
+    Safe with several workers: the state row is locked first (the same order as
+    every admin change, so no deadlock), then the expired windows are claimed
+    with SKIP LOCKED; a worker that waited for the lock finds them completed.
+    """
     now = now or utcnow()
-    expired = db.session.scalars(
-        select(MaintenanceWindow).where(
-            MaintenanceWindow.status == Status.ACTIVE.value,
-            MaintenanceWindow.ends_at.is_not(None),
-            MaintenanceWindow.ends_at <= now,
-        )
-    ).all()
-    if not expired:
+    pending = db.session.scalar(select(MaintenanceWindow.id).where(*_expired(now)).limit(1))
+    if pending is None:  # the usual case: nothing to do, no lock taken
         db.session.rollback()
         return []
     _bump_version()
+    expired = claim(select(MaintenanceWindow).where(*_expired(now)).order_by(MaintenanceWindow.id), limit)
+    if not expired:
+        db.session.rollback()
+        return []
     for window in expired:
         window.status = Status.COMPLETED.value
         window.ended_at = window.ends_at
@@ -202,7 +226,7 @@ def finish_expired_windows(now: datetime | None = None) -> list[MaintenanceWindo
             {"how": "auto", "ends_at": window.ends_at.isoformat()},
         )
     db.session.commit()
-    return list(expired)
+    return expired
 
 
 def _stored(values: dict[str, Any]) -> dict[str, Any]:

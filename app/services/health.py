@@ -1,0 +1,167 @@
+"""Readiness checks, shared by /health/ready, the dashboard's health panel and /metrics.
+
+Only the database and the gate's state are critical (503): Redis is optional,
+and a silent worker delays side effects (audit of automatic ends, emails) but
+never stops the web from serving or enforcing maintenance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, text
+
+from ..extensions import db
+from ..maintenance.cache import StateCache
+from ..maintenance.windows import utcnow, window_in_effect
+from ..models import WorkerHeartbeat
+from . import maintenance as maintenance_service
+
+# Queue name -> a function counting the items waiting in it (later features add theirs).
+QUEUES: dict[str, Callable[[], int]] = {}
+
+
+def queue(name: str) -> Callable[[Callable[[], int]], Callable[[], int]]:
+    """Register a queue-depth counter, reported by /health/ready and /metrics."""
+
+    def register(counter: Callable[[], int]) -> Callable[[], int]:
+        QUEUES[name] = counter
+        return counter
+
+    return register
+
+
+@queue("expired_windows_pending")
+def _expired_windows_pending() -> int:
+    return maintenance_service.count_expired_windows()
+
+
+def queue_depths() -> dict[str, int]:
+    """Count every registered queue (raises when the database is unreachable)."""
+    return {name: counter() for name, counter in QUEUES.items()}
+
+
+@dataclass(frozen=True)
+class Report:
+    checks: dict[str, dict[str, Any]]
+
+    @property
+    def healthy(self) -> bool:
+        """False when a critical check failed: the instance should not get traffic."""
+        return all(check["ok"] for check in self.checks.values() if check["critical"])
+
+    @property
+    def status(self) -> str:
+        if not self.healthy:
+            return "unavailable"
+        return "ok" if all(check["ok"] for check in self.checks.values()) else "degraded"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _describe(error: BaseException) -> str:
+    detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"{type(error).__name__}: {detail[0]}"[:300] if detail else type(error).__name__
+
+
+def check_database() -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.commit()
+    except Exception as error:  # a health check reports failures, it never raises
+        db.session.rollback()
+        return {"ok": False, "critical": True, "error": _describe(error)}
+    return {"ok": True, "critical": True, "latency_ms": _ms(started)}
+
+
+def check_redis(url: str, timeout: float) -> dict[str, Any]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    started = time.perf_counter()
+    try:
+        client.ping()
+    except Exception as error:  # Redis is optional: report, do not fail readiness
+        return {"ok": False, "critical": False, "error": _describe(error)}
+    finally:
+        client.close()
+    return {"ok": True, "critical": False, "latency_ms": _ms(started)}
+
+
+def check_worker(stale_after: float, now: datetime) -> dict[str, Any]:
+    """Report the newest heartbeat's age; a missing or old one is not ok (but not critical)."""
+    check: dict[str, Any] = {"ok": False, "critical": False, "stale_after_seconds": stale_after}
+    try:
+        newest = db.session.scalar(select(WorkerHeartbeat).order_by(WorkerHeartbeat.beat_at.desc()).limit(1))
+        alive = db.session.scalar(
+            select(func.count()).select_from(WorkerHeartbeat).where(
+                WorkerHeartbeat.stopped_at.is_(None),
+                WorkerHeartbeat.beat_at >= now - timedelta(seconds=stale_after),
+            )
+        )
+        db.session.commit()
+    except Exception as error:  # reported, never raised
+        db.session.rollback()
+        return {**check, "age_seconds": None, "error": _describe(error)}
+    if newest is None:
+        return {**check, "age_seconds": None, "workers": 0, "error": "no worker heartbeat yet"}
+    age = max(0.0, (now - newest.beat_at).total_seconds())
+    return {
+        **check,
+        "ok": age <= stale_after and newest.stopped_at is None,
+        "age_seconds": round(age, 1),
+        "workers": alive or 0,
+        "name": newest.name,
+        "current_task": newest.current_task,
+        "stopped": newest.stopped_at is not None,
+        "last_error": newest.last_error,
+    }
+
+
+def check_queues() -> dict[str, Any]:
+    try:
+        depths = queue_depths()
+    except Exception as error:  # reported, never raised
+        db.session.rollback()
+        return {"ok": False, "critical": False, "depths": {}, "error": _describe(error)}
+    return {"ok": True, "critical": False, "depths": depths}
+
+
+def check_state(cache: StateCache, now: datetime) -> dict[str, Any]:
+    """The gate's cached state: stale means the database was unreachable at the last revalidation."""
+    state = cache.get()
+    return {
+        "ok": not state.stale,
+        "critical": True,
+        "version": state.version,
+        "stale": state.stale,
+        "active": window_in_effect(state, now) is not None,
+        "error": cache.last_error,
+    }
+
+
+def readiness(cache: StateCache, now: datetime | None = None) -> Report:
+    """Run every check; those needing the database are skipped when it does not answer."""
+    now = now or utcnow()
+    config = current_app.config
+    stale_after = config["WORKER_STALE_SECONDS"]
+    checks: dict[str, dict[str, Any]] = {"database": check_database()}
+    if config.get("REDIS_URL"):
+        checks["redis"] = check_redis(config["REDIS_URL"], config["REDIS_HEALTH_TIMEOUT"])
+    if checks["database"]["ok"]:
+        checks["worker"] = check_worker(stale_after, now)
+        checks["queues"] = check_queues()
+    else:
+        skipped = {"ok": False, "critical": False, "error": "database unavailable"}
+        checks["worker"] = {**skipped, "age_seconds": None, "stale_after_seconds": stale_after}
+        checks["queues"] = {**skipped, "depths": {}}
+    checks["maintenance_state"] = check_state(cache, now)
+    return Report(checks)
