@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, request
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -148,9 +148,10 @@ def register_errorhandlers(app: Flask) -> None:
             response = jsonify(error=code, message=message)
             response.status_code = status
         else:
-            response = Response(
-                render_template("errors/error.html", status=status, message=message), status=status
-            )
+            # Straight from Jinja, without context processors: they would load the
+            # signed-in user, which fails again when the error is a database outage.
+            page = app.jinja_env.get_template("errors/error.html")
+            response = Response(page.render(status=status, message=message), status=status)
         response.headers["Cache-Control"] = "no-store"
         return response
 

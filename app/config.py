@@ -92,7 +92,6 @@ class Config:
 
     # Health and metrics (SPEC §9).
     WORKER_STALE_SECONDS = float(os.environ.get("WORKER_STALE_SECONDS", "60"))
-    REDIS_HEALTH_TIMEOUT = float(os.environ.get("REDIS_HEALTH_TIMEOUT", "0.5"))
     PROMETHEUS_MULTIPROC_DIR = prometheus_multiproc_dir()
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 

@@ -6,13 +6,15 @@ import logging
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
 from app import create_app
 from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.maintenance.windows import utcnow
 from app.pubsub import NOTIFIER_KEY
 from app.services import maintenance as maintenance_service
-from tests.conftest import make_app
+from tests.conftest import AuthActions, make_app
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -111,8 +113,6 @@ def test_redis_down_falls_back_silently_and_logs_once(tmp_path, redis_url, caplo
         end_in(app)  # publishing with Redis down must not raise
         wait_until(lambda: client.get("/").status_code == 200, timeout=2.0)
         # Login limits keep working from memory: no 500, the fourth attempt is refused.
-        from tests.conftest import AuthActions
-
         auth = AuthActions(client)
         statuses = [auth.login("admin", password=f"wrong-{n}").status_code for n in range(4)]
         assert statuses == [401, 401, 401, 429]
@@ -123,63 +123,60 @@ def test_redis_down_falls_back_silently_and_logs_once(tmp_path, redis_url, caplo
         proxy.close()
 
 
-def test_database_cut_keeps_last_state_and_recovers(tmp_path, postgres_url):
-    """PostgreSQL through a proxy we cut: the gate keeps enforcing, pages fail cleanly, health says why."""
+@pytest.fixture
+def proxied_postgres_app(tmp_path, postgres_url):
+    """An app whose PostgreSQL connections go through a proxy the test can cut."""
     target = urlsplit(postgres_url.replace("postgresql+psycopg", "postgresql"))
     proxy = TcpProxy(target.hostname, target.port or 5432)
-    try:
-        url = proxy.url_for(postgres_url)
-        app = make_app(
-            tmp_path, database_url=url, MAINTENANCE_STATE_TTL=0.0,
-            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 2}},
-        )
-        activate_in(app, message="kept through the outage", eta="1h")
-        client = app.test_client()
-        assert client.get("/").status_code == 503
-
-        proxy.cut()
-        blocked = client.get("/account")
-        assert blocked.status_code == 503
-        assert "kept through the outage" in blocked.get_data(as_text=True)
-        assert blocked.headers["X-Maintenance"] == "active"
-        ready = client.get("/health/ready")
-        assert ready.status_code == 503
-        assert ready.json["checks"]["database"]["ok"] is False
-        assert ready.json["checks"]["maintenance_state"]["ok"] is False
-        assert client.get("/health/live").status_code == 200
-        # An admin page needs the database: a clear 503 page, never a stack trace.
-        admin = client.get("/admin/audit", headers={"Accept": "text/html"})
-        assert admin.status_code in (302, 503)
-        api = client.get("/api/v1/items")
-        assert api.status_code == 503 and "Traceback" not in api.get_data(as_text=True)
-
-        proxy.restore()
-        wait_until(lambda: client.get("/health/ready").status_code == 200, timeout=10.0, step=0.2)
-        end_in(app)
-        assert client.get("/").status_code == 200
-    finally:
-        proxy.close()
+    app = make_app(
+        tmp_path, database_url=proxy.url_for(postgres_url), MAINTENANCE_STATE_TTL=0.0,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 2}},
+    )
+    yield app, proxy
+    proxy.close()
 
 
-def test_pages_that_need_the_database_fail_with_a_clear_503(tmp_path, postgres_url):
-    target = urlsplit(postgres_url.replace("postgresql+psycopg", "postgresql"))
-    proxy = TcpProxy(target.hostname, target.port or 5432)
-    try:
-        url = proxy.url_for(postgres_url)
-        app = make_app(
-            tmp_path, database_url=url,
-            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 2}},
-        )
-        client = app.test_client()
-        assert client.get("/api/v1/items").status_code == 200
-        proxy.cut()
-        items = client.get("/api/v1/items")
-        assert items.status_code == 503
-        assert items.json["error"] == "unavailable"
-        assert items.headers["Retry-After"] == "30"
-        page = client.get("/", headers={"Accept": "text/html"})
-        assert page.status_code == 200  # the home page needs no database
-        proxy.restore()
-        wait_until(lambda: client.get("/api/v1/items").status_code == 200, timeout=10.0, step=0.2)
-    finally:
-        proxy.close()
+def test_database_cut_keeps_last_state_and_recovers(proxied_postgres_app):
+    """PostgreSQL cut mid-traffic: the gate keeps enforcing, pages fail cleanly, health says why."""
+    app, proxy = proxied_postgres_app
+    activate_in(app, message="kept through the outage", eta="1h")
+    client, admin = app.test_client(), app.test_client()
+    AuthActions(admin).login("admin")
+    assert client.get("/").status_code == 503
+
+    proxy.cut()
+    blocked = client.get("/account")
+    assert blocked.status_code == 503
+    assert "kept through the outage" in blocked.get_data(as_text=True)
+    assert blocked.headers["X-Maintenance"] == "active"
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json["checks"]["database"]["ok"] is False
+    assert ready.json["checks"]["maintenance_state"]["ok"] is False
+    assert client.get("/health/live").status_code == 200
+    # The dashboard needs the database: a clear 503 page, never a stack trace.
+    dashboard = admin.get("/admin")
+    assert dashboard.status_code == 503
+    assert "Temporarily unavailable" in dashboard.get_data(as_text=True)
+    assert "Traceback" not in dashboard.get_data(as_text=True)
+
+    proxy.restore()
+    wait_until(lambda: client.get("/health/ready").status_code == 200, timeout=10.0, step=0.2)
+    assert admin.get("/admin").status_code == 200
+    end_in(app)
+    assert client.get("/").status_code == 200
+
+
+def test_pages_that_need_the_database_fail_with_a_clear_503(proxied_postgres_app):
+    app, proxy = proxied_postgres_app
+    client = app.test_client()
+    assert client.get("/api/v1/items").status_code == 200
+    proxy.cut()
+    items = client.get("/api/v1/items")
+    assert items.status_code == 503
+    assert items.json["error"] == "unavailable"
+    assert items.headers["Retry-After"] == "30"
+    assert "X-Maintenance" not in items.headers  # an outage, not planned maintenance
+    assert client.get("/", headers={"Accept": "text/html"}).status_code == 200  # needs no database
+    proxy.restore()
+    wait_until(lambda: client.get("/api/v1/items").status_code == 200, timeout=10.0, step=0.2)

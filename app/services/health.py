@@ -155,7 +155,7 @@ def readiness(cache: StateCache, now: datetime | None = None) -> Report:
     stale_after = config["WORKER_STALE_SECONDS"]
     checks: dict[str, dict[str, Any]] = {"database": check_database()}
     if config.get("REDIS_URL"):
-        checks["redis"] = check_redis(config["REDIS_URL"], config["REDIS_HEALTH_TIMEOUT"])
+        checks["redis"] = check_redis(config["REDIS_URL"], config["REDIS_TIMEOUT"])
     if checks["database"]["ok"]:
         checks["worker"] = check_worker(stale_after, now)
         checks["queues"] = check_queues()
