@@ -1,5 +1,6 @@
 # make run  — start Pausa on SQLite at http://127.0.0.1:5000 (prints a first admin once)
 # make test — ruff, then the whole test suite (browser tests included)
+# make bench — the SPEC §11 performance budgets (needs wrk, PostgreSQL and Redis; see bench/__main__.py)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -32,4 +33,4 @@ clean:
 	rm -rf $(VENV) instance/pausa.db* .pytest_cache .ruff_cache
 
 bench: venv
-	$(BIN)/python bench/gate.py
+	$(BIN)/python -m bench

@@ -34,6 +34,14 @@ def on_starting(server):
     os.makedirs(directory, exist_ok=True)
 
 
+def post_worker_init(worker):
+    """Subscribe this worker to state changes at boot, before its first request."""
+    app = getattr(worker, "wsgi", None)
+    notifier = getattr(app, "extensions", {}).get("pausa.notifier")
+    if notifier is not None:
+        notifier.ensure_listening()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the shared metrics."""
     from app.metrics import child_exit as metrics_child_exit

@@ -39,15 +39,23 @@ class MaintenanceFastPath:
         self.identity_cookies = tuple(
             f"{name}=" for name in (config["SESSION_COOKIE_NAME"], config["REMEMBER_COOKIE_NAME"])
         )
+        self.gate_on = config["MAINTENANCE_GATE"]
+        self.extra_headers: list[tuple[str, str]] = []
+        if config["EXPOSE_WORKER_HEADER"]:
+            import os
+            import socket
+
+            self.extra_headers.append(("X-Pausa-Worker", f"{socket.gethostname()}:{os.getpid()}"))
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD") and "HTTP_HX_HISTORY_RESTORE_REQUEST" not in environ:
-            answer = (
-                self._status_poll() if environ.get("PATH_INFO") == STATUS_PATH
-                and environ.get("HTTP_HX_REQUEST") == "true"
-                else self._anonymous_block(environ)
-            )
+            if environ.get("PATH_INFO") == STATUS_PATH and environ.get("HTTP_HX_REQUEST") == "true":
+                answer = self._status_poll()
+            elif self.gate_on:
+                answer = self._anonymous_block(environ)
+            else:
+                answer = None  # MAINTENANCE_GATE=off: nothing is ever blocked
             if answer is not None:
                 status, headers, body = answer
                 start_response(status, headers)
@@ -122,7 +130,7 @@ class MaintenanceFastPath:
         return "503 SERVICE UNAVAILABLE", headers + self._security_headers(), body
 
     def _security_headers(self) -> list[tuple[str, str]]:
-        return list(self.flask_app.extensions["pausa.security_headers"])
+        return [*self.flask_app.extensions["pausa.security_headers"], *self.extra_headers]
 
     def _count(self, status: int) -> None:
         metrics: Any = self.flask_app.extensions.get("pausa.metrics")

@@ -27,10 +27,10 @@ def init_gate(app: Flask) -> None:
         ttl=app.config["MAINTENANCE_STATE_TTL"],
     )
     app.extensions[STATE_CACHE_KEY] = cache
-    init_pubsub(app, cache)
     if app.config["MAINTENANCE_GATE"]:
         # First in line: a blocked request should cost as little as possible.
         app.before_request_funcs.setdefault(None, []).insert(0, enforce)
+    init_pubsub(app, cache)
 
 
 def state_cache() -> StateCache:

@@ -108,7 +108,9 @@ def init_pubsub(app: Flask, cache: StateCache) -> None:
         return
     notifier = StateNotifier(url, cache, timeout=app.config["REDIS_TIMEOUT"])
     app.extensions[NOTIFIER_KEY] = notifier
-    app.before_request(notifier.ensure_listening)
+    # First in line, before the gate: a worker that only ever answers blocked requests
+    # must still subscribe (gunicorn's post_worker_init starts it even earlier).
+    app.before_request_funcs.setdefault(None, []).insert(0, notifier.ensure_listening)
 
 
 def mark_state_changed(session: Session) -> None:

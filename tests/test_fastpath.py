@@ -100,3 +100,13 @@ def test_state_change_is_seen_at_once_by_this_worker(cached_app):
         maintenance_service.end_window(Actor("t"))
     # The commit invalidated this worker's cache: the fast path must not serve a stale block.
     assert client.get("/").status_code == 200
+
+
+def test_gate_off_means_nothing_is_blocked_even_by_the_fast_path(tmp_path):
+    app = make_app(tmp_path, MAINTENANCE_STATE_TTL=60.0, MAINTENANCE_GATE=False)
+    with app.app_context():
+        maintenance_service.activate_window(validate_window({}, utcnow()), Actor("t"))
+    client = app.test_client()
+    client.get("/maintenance")  # renders and caches the page for this second
+    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 200

@@ -180,3 +180,10 @@ def test_pages_that_need_the_database_fail_with_a_clear_503(proxied_postgres_app
     assert client.get("/", headers={"Accept": "text/html"}).status_code == 200  # needs no database
     proxy.restore()
     wait_until(lambda: client.get("/api/v1/items").status_code == 200, timeout=10.0, step=0.2)
+
+
+def test_a_worker_that_only_answers_blocked_requests_still_subscribes(tmp_path, redis_url):
+    app = make_app(tmp_path, REDIS_URL=redis_url, MAINTENANCE_STATE_TTL=60.0)
+    activate_in(app)
+    assert app.test_client().get("/").status_code == 503
+    assert app.extensions[NOTIFIER_KEY].subscribed.wait(5), "a blocked request must start the listener"
