@@ -87,7 +87,8 @@ def check_config(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from .extensions import csrf, db, htmx, limiter, login_manager, migrate
+    from .extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from .i18n import select_locale
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and "/instance/" in uri:
@@ -103,6 +104,11 @@ def register_extensions(app: Flask) -> None:
     # the extension's app-wide hook would cost every request (and the gate's budget) for nothing.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     htmx.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(app.root_path).parent / "translations"),
+    )
     if uri.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)

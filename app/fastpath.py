@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask
 
+from .i18n import LANGUAGE_COOKIE, choose_language
 from .maintenance.gate import decide
 from .maintenance.state import ANONYMOUS, RequestFacts
 from .maintenance.windows import utcnow, window_in_effect
@@ -51,7 +52,7 @@ class MaintenanceFastPath:
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD") and "HTTP_HX_HISTORY_RESTORE_REQUEST" not in environ:
             if environ.get("PATH_INFO") == STATUS_PATH and environ.get("HTTP_HX_REQUEST") == "true":
-                answer = self._status_poll()
+                answer = self._status_poll(environ)
             elif self.gate_on:
                 answer = self._anonymous_block(environ)
             else:
@@ -73,26 +74,27 @@ class MaintenanceFastPath:
         window = window_in_effect(state, now)
         return (state, window, now) if window is not None else None
 
-    def _rendered(self, template: str, window: Any, now: Any, **extra: bool) -> bytes | None:
+    def _rendered(self, environ: dict, template: str, window: Any, now: Any, **extra: bool) -> bytes | None:
         from .blueprints.public import RENDER_CACHE_KEY, fill_poll_delay, render_key
 
+        language = choose_language(environ.get("HTTP_ACCEPT_LANGUAGE"), _cookie(environ, LANGUAGE_COOKIE))
         html = self.flask_app.extensions.get(RENDER_CACHE_KEY, {}).get(
-            render_key(template, window, now, **extra)
+            render_key(template, window, now, language, **extra)
         )
         if html is None:
             return None
         return fill_poll_delay(html, window, now, self.flask_app.config).encode()
 
-    def _status_poll(self) -> tuple[str, list, bytes] | None:
+    def _status_poll(self, environ: dict) -> tuple[str, list, bytes] | None:
         found = self._fresh_window()
         if found is None:
             return None  # the end of a window needs Flask (HX-Refresh); idle polls are rare
         _, window, now = found
-        body = self._rendered(PARTIAL, window, now)
+        body = self._rendered(environ, PARTIAL, window, now)
         if body is None:
             return None
         headers = [("Content-Type", HTML), ("Content-Length", str(len(body))),
-                   ("Cache-Control", "no-store"), ("Vary", "HX-Request")]
+                   ("Cache-Control", "no-store"), ("Vary", "HX-Request, Accept-Language")]
         return "200 OK", headers + self._security_headers(), body
 
     def _anonymous_block(self, environ: dict) -> tuple[str, list, bytes] | None:
@@ -120,13 +122,13 @@ class MaintenanceFastPath:
         )
         if not decision.blocked:
             return None
-        body = self._rendered(PAGE, decision.window, now, blocked_write=False)
+        body = self._rendered(environ, PAGE, decision.window, now, blocked_write=False)
         if body is None:
             return None
         from .gate import block_headers
 
         headers = [("Content-Type", HTML), ("Content-Length", str(len(body))),
-                   ("Vary", "Accept, HX-Request"), *block_headers(decision.window, now)]
+                   ("Vary", "Accept, HX-Request, Accept-Language"), *block_headers(decision.window, now)]
         return "503 SERVICE UNAVAILABLE", headers + self._security_headers(), body
 
     def _security_headers(self) -> list[tuple[str, str]]:
@@ -136,3 +138,12 @@ class MaintenanceFastPath:
         metrics: Any = self.flask_app.extensions.get("pausa.metrics")
         if metrics is not None and hasattr(metrics, "count_fast"):
             metrics.count_fast(status)
+
+
+def _cookie(environ: dict, name: str) -> str | None:
+    """Read one cookie's value from the raw header, without parsing them all."""
+    for part in environ.get("HTTP_COOKIE", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None

@@ -9,6 +9,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import get_locale
 
 from .. import htmx
 from ..gate import decision_for, gate_state
@@ -47,7 +48,7 @@ def render_status(template: str, window: WindowState | None, now: datetime, **ex
     still gets its own jittered poll delay, filled into the shared text.
     """
     cache: dict = current_app.extensions.setdefault(RENDER_CACHE_KEY, {})
-    key = render_key(template, window, now, **extra)
+    key = render_key(template, window, now, str(get_locale()), **extra)
     html = cache.get(key)
     if html is None:
         if len(cache) >= RENDER_CACHE_MAX:
@@ -63,9 +64,11 @@ def render_status(template: str, window: WindowState | None, now: datetime, **ex
     return fill_poll_delay(html, window, now, current_app.config)
 
 
-def render_key(template: str, window: WindowState | None, now: datetime, **extra: bool) -> tuple:
-    """Key a rendering by what it shows: the template, the window, the second and the flags."""
-    return (template, window, int(now.timestamp()), tuple(sorted(extra.items())))
+def render_key(
+    template: str, window: WindowState | None, now: datetime, language: str, **extra: bool
+) -> tuple:
+    """Key a rendering by what it shows: template, window, second, language and flags."""
+    return (template, window, int(now.timestamp()), language, tuple(sorted(extra.items())))
 
 
 def fill_poll_delay(html: str, window: WindowState | None, now: datetime, config: Mapping) -> str:
