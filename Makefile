@@ -1,12 +1,14 @@
 # make run  — start Pausa on SQLite at http://127.0.0.1:5000 (prints a first admin once)
 # make test — ruff, then the whole test suite (browser tests included)
 # make bench — the SPEC §11 performance budgets (needs wrk, PostgreSQL and Redis; see bench/__main__.py)
+# make translations-extract — collect the UI's strings into translations/ (then translate the new ones)
+# make translations-compile — compile the .po files into the .mo files the app reads (commit both)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint venv migrate clean bench
+.PHONY: run test lint venv migrate clean bench translations-extract translations-compile
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +36,10 @@ clean:
 
 bench: venv
 	$(BIN)/python -m bench
+
+translations-extract: venv
+	$(BIN)/pybabel extract -F babel.cfg -k _l --project Pausa --add-location file --sort-by-file -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --width 100
+
+translations-compile: venv
+	$(BIN)/pybabel compile -d translations --statistics

@@ -88,7 +88,7 @@ def check_config(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from .extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
-    from .i18n import select_locale
+    from .i18n import init_i18n, select_locale
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and "/instance/" in uri:
@@ -109,6 +109,7 @@ def register_extensions(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(Path(app.root_path).parent / "translations"),
     )
+    init_i18n(app)
     if uri.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
@@ -125,11 +126,11 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from . import gate
-    from .blueprints import admin, api, audit, auth, health, public, site, webhooks
+    from .blueprints import admin, api, audit, auth, bypass, health, public, site, webhooks
     from .extensions import csrf
     from .security import register_security_headers
 
-    for module in (auth, admin, api, public, audit, health, webhooks, site):
+    for module in (auth, admin, api, public, audit, health, webhooks, site, bypass):
         app.register_blueprint(module.bp)
     # The demo API takes anonymous JSON writes and no cookie grants it anything.
     csrf.exempt(site.items)
@@ -145,6 +146,7 @@ def _wants_json() -> bool:
 
 def register_errorhandlers(app: Flask) -> None:
     """Answer every error with a page or JSON, never a stack trace."""
+    from flask_babel import gettext as _
     from flask_wtf.csrf import CSRFError
 
     from .extensions import db
@@ -164,12 +166,12 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Response:
         return respond(
-            400, "csrf", "The form expired or was not sent from this site. Reload the page and try again."
+            400, "csrf", _("The form expired or was not sent from this site. Reload the page and try again.")
         )
 
     @app.errorhandler(429)
     def too_many(error: HTTPException) -> Response:
-        response = respond(429, "rate_limited", "Too many attempts. Wait a minute and try again.")
+        response = respond(429, "rate_limited", _("Too many attempts. Wait a minute and try again."))
         retry_after = getattr(error, "retry_after", None)
         response.headers["Retry-After"] = str(int(retry_after)) if retry_after else "60"
         return response
@@ -179,7 +181,7 @@ def register_errorhandlers(app: Flask) -> None:
         db.session.rollback()
         app.logger.error("database unavailable: %s", error)
         response = respond(
-            503, "unavailable", "The service is temporarily unavailable. Try again in a minute."
+            503, "unavailable", _("The service is temporarily unavailable. Try again in a minute.")
         )
         response.headers["Retry-After"] = "30"
         return response
@@ -187,13 +189,31 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         code = error.name.lower().replace(" ", "_")
-        return respond(error.code or 500, code, error.description or error.name)
+        message = error.description or error.name
+        if message == type(error).description:  # Werkzeug's English default: say it in the UI's language
+            message = _default_error_message(error.code or 500, message)
+        return respond(error.code or 500, code, message)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
-        return respond(500, "internal", "Something went wrong on our side. It has been logged.")
+        return respond(500, "internal", _("Something went wrong on our side. It has been logged."))
+
+
+def _default_error_message(status: int, fallback: str) -> str:
+    """A translated explanation for the common HTTP errors raised without a description of ours."""
+    from flask_babel import gettext as _
+
+    messages = {
+        400: _("The request could not be understood. Check what you sent and try again."),
+        401: _("Please sign in to see that page."),
+        403: _("You are not allowed to see that page."),
+        404: _("There is no page at this address. Check the link or start from the home page."),
+        405: _("This page does not accept that kind of request."),
+        413: _("What you sent is too large."),
+    }
+    return messages.get(status, fallback)
 
 
 def register_commands(app: Flask) -> None:

@@ -21,6 +21,7 @@ from .models import AuditEntry
 from .services import ServiceError
 from .services import audit as audit_service
 from .services import maintenance as maintenance_service
+from .services import scheduling as scheduling_service
 from .services import tokens as token_service
 from .services import users as user_service
 
@@ -45,7 +46,7 @@ def cli_actor() -> Actor:
 
 
 def window_options(command: Any) -> Any:
-    """Add the window options shared by `on`, `update` (and later `schedule`)."""
+    """Add the window options shared by `on`, `update` and `schedule`."""
     options = [
         click.option("--message", help="Text shown to users (at most 500 characters)."),
         click.option("--eta", help="Estimated return: 30m, 2h or ISO-8601."),
@@ -75,9 +76,14 @@ def _validate(options: dict[str, Any], partial: bool) -> Any:
     try:
         return validate_window(_given(options), utcnow(), partial=partial)
     except ValidationError as error:
-        for name, text in error.fields.items():
-            click.echo(f"Error: --{name.replace('_', '-')}: {text}", err=True)
+        _print_field_errors(error)
         sys.exit(2)
+
+
+def _print_field_errors(error: ValidationError) -> None:
+    options = {"starts_at": "start"}  # field names that differ from their option's name
+    for name, text in error.fields.items():
+        click.echo(f"Error: --{options.get(name, name).replace('_', '-')}: {text}", err=True)
 
 
 def _describe(window: Any) -> str:
@@ -162,6 +168,89 @@ def maintenance_status(as_json: bool) -> None:
     elif facts["seconds_remaining"] is not None:
         click.echo(f"  {facts['seconds_remaining']} s until the ETA")
     click.echo(f"  message: {window.message}")
+
+
+@maintenance_cli.command("schedule")
+@click.option(
+    "--start", "starts_at", required=True, help="When it starts: ISO-8601 (UTC without an offset), or 2h, 1d."
+)
+@click.option("--notice-minutes", "notice_minutes", type=int, help="Show the banner this long before.")
+@click.option("--drain-minutes", "drain_minutes", type=int, help="Refuse writes this long before.")
+@window_options
+@with_appcontext
+def maintenance_schedule(**options: Any) -> None:
+    """Plan a window that starts later (the gate starts and ends it by the clock)."""
+    data = _validate(options, partial=False)
+    try:
+        window = scheduling_service.schedule_window(data, cli_actor())
+    except ValidationError as error:
+        _print_field_errors(error)
+        sys.exit(2)
+    except ServiceError as error:
+        _fail(error.message)
+    ends = window.ends_at.isoformat() if window.ends_at else "when ended"
+    click.echo(f"Scheduled {_describe(window)} starts={window.starts_at.isoformat()} ends={ends}.")
+
+
+@maintenance_cli.command("cancel")
+@click.argument("window_id", metavar="ID", type=int)
+@with_appcontext
+def maintenance_cancel(window_id: int) -> None:
+    """Cancel a scheduled window before it starts."""
+    try:
+        window = scheduling_service.cancel_window(window_id, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Cancelled window {window.id} (it was to start at {window.starts_at.isoformat()}).")
+
+
+@maintenance_cli.command("bypass-link")
+@click.option("--expires", help="How long the link works: 30m, 2h, 1d (default 12h, at most 48h).")
+@click.option("--window", "window_id", type=int, help="Window id (default: active, else next scheduled).")
+@click.option("--base-url", help="Site address for the printed URL (default: PUBLIC_URL).")
+@with_appcontext
+def maintenance_bypass_link(expires: str | None, window_id: int | None, base_url: str | None) -> None:
+    """Print a bypass link (shown once) that lets its holder through the window."""
+    from .services import bypass as bypass_service
+
+    try:
+        bypass_service.parse_expiry(expires)
+    except ServiceError as error:
+        _fail(f"--expires: {error.message}", 2)
+    try:
+        link, raw = bypass_service.create_link(cli_actor(), expires, window_id)
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(bypass_service.link_url(raw, base_url))
+    click.echo(
+        f"Bypass link {link.id} for window {link.window_id}, valid until {link.expires_at.isoformat()}; "
+        f"it is not shown again (revoke: flask maintenance bypass-revoke {link.id}).",
+        err=True,
+    )
+
+
+@maintenance_cli.command("bypass-links")
+@with_appcontext
+def maintenance_bypass_links() -> None:
+    """List the bypass links that still work."""
+    from .services import bypass as bypass_service
+
+    for link in bypass_service.live_links():
+        click.echo(f"{link.id}\twindow {link.window_id}\t{link.expires_at.isoformat()}\t{link.created_by}")
+
+
+@maintenance_cli.command("bypass-revoke")
+@click.argument("link_id", type=int)
+@with_appcontext
+def maintenance_bypass_revoke(link_id: int) -> None:
+    """Revoke a bypass link at once on every worker."""
+    from .services import bypass as bypass_service
+
+    try:
+        bypass_service.revoke_link(link_id, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Bypass link {link_id} revoked.")
 
 
 @click.group("users", cls=SafeGroup)

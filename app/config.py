@@ -61,6 +61,8 @@ class Config:
     BANNER_POLL_SECONDS = int(os.environ.get("BANNER_POLL_SECONDS", "15"))
 
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+    # The site's public address, for links printed outside a request (`flask maintenance bypass-link`).
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
     SESSION_COOKIE_NAME = "pausa_session"
     SESSION_COOKIE_HTTPONLY = True

@@ -22,6 +22,7 @@ from .i18n import LANGUAGE_COOKIE, choose_language
 from .maintenance.gate import decide
 from .maintenance.state import ANONYMOUS, RequestFacts
 from .maintenance.windows import utcnow, window_in_effect
+from .services.bypass import COOKIE as BYPASS_COOKIE
 
 STATUS_PATH = "/maintenance/status"
 PARTIAL = "public/partials/status.html"
@@ -38,7 +39,8 @@ class MaintenanceFastPath:
         config = flask_app.config
         # A request carrying any of these may be a bypasser: only Flask can tell.
         self.identity_cookies = tuple(
-            f"{name}=" for name in (config["SESSION_COOKIE_NAME"], config["REMEMBER_COOKIE_NAME"])
+            f"{name}="
+            for name in (config["SESSION_COOKIE_NAME"], config["REMEMBER_COOKIE_NAME"], BYPASS_COOKIE)
         )
         self.gate_on = config["MAINTENANCE_GATE"]
         self.extra_headers: list[tuple[str, str]] = []
@@ -94,7 +96,7 @@ class MaintenanceFastPath:
         if body is None:
             return None
         headers = [("Content-Type", HTML), ("Content-Length", str(len(body))),
-                   ("Cache-Control", "no-store"), ("Vary", "HX-Request, Accept-Language")]
+                   ("Cache-Control", "no-store"), ("Vary", "HX-Request, Accept-Language, Cookie")]
         return "200 OK", headers + self._security_headers(), body
 
     def _anonymous_block(self, environ: dict) -> tuple[str, list, bytes] | None:
@@ -127,8 +129,12 @@ class MaintenanceFastPath:
             return None
         from .gate import block_headers
 
-        headers = [("Content-Type", HTML), ("Content-Length", str(len(body))),
-                   ("Vary", "Accept, HX-Request, Accept-Language"), *block_headers(decision.window, now)]
+        headers = [
+            ("Content-Type", HTML),
+            ("Content-Length", str(len(body))),
+            ("Vary", "Accept, HX-Request, Accept-Language, Cookie"),
+            *block_headers(decision.window, now),
+        ]
         return "503 SERVICE UNAVAILABLE", headers + self._security_headers(), body
 
     def _security_headers(self) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -13,6 +14,7 @@ from .maintenance.gate import ALLOW, Decision, decide
 from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer, WindowState
 from .maintenance.windows import public_facts, retry_after_seconds, utcnow
 from .pubsub import init_pubsub
+from .services import bypass as bypass_service
 from .services import maintenance as maintenance_service
 from .services import tokens as token_service
 
@@ -72,6 +74,10 @@ def decision_for(path: str, method: str = "GET") -> Decision:
     decision = decide(facts, ANONYMOUS, request.remote_addr, state, now, allowlist=allowlist)
     if decision.blocked:
         # Who is asking only matters to a block (bypass); reading it may cost a query.
+        cookie = request.cookies.get(bypass_service.COOKIE)
+        if cookie is not None:  # a bypass link's signed cookie counts only while its link is live
+            window_id = bypass_service.cookie_window_id(cookie, state.bypass_links, now)
+            facts = replace(facts, bypass_window_id=window_id)
         decision = decide(facts, current_viewer(), request.remote_addr, state, now, allowlist=allowlist)
     return decision
 

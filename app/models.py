@@ -113,6 +113,9 @@ class MaintenanceWindow(db.Model):
     ended_by: Mapped[str | None] = mapped_column(String(254))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_how: Mapped[str | None] = mapped_column(String(8))
+    # Set once by the worker when it has alerted, so each alert fires exactly once.
+    overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ceiling_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     # Every window field an admin can change once it exists (its start is fixed).
@@ -218,3 +221,18 @@ class WorkerHeartbeat(db.Model):
     current_task: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BypassLink(db.Model):
+    """A secret link that lets a tester through one maintenance window; only its hash is stored."""
+
+    __tablename__ = "bypass_links"
+    __table_args__ = (Index("ix_bypass_links_window_id", "window_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    window_id: Mapped[int] = mapped_column(db.ForeignKey("maintenance_windows.id"))
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,11 +1,14 @@
 """The worker's periodic tasks: each one calls a service (one transaction) and reports what it did.
 
-Later features register theirs here (scheduled-window transitions, emails, webhook deliveries).
+Later features register theirs here (emails, webhook deliveries).
 """
 
 from __future__ import annotations
 
+from flask import current_app
+
 from .services import maintenance as maintenance_service
+from .services import scheduling as scheduling_service
 from .worker import TaskContext, prune_heartbeats, task
 
 
@@ -20,3 +23,22 @@ def finish_expired_windows(ctx: TaskContext) -> None:
 def prune_worker_heartbeats() -> None:
     """Forget workers that have been silent for a week (every restart gets a new name)."""
     prune_heartbeats()
+
+
+# Registered after finish-expired-windows, so a window that starts right where another
+# ends ([a, b) then [b, c)) is recorded in the same pass.
+@task("start-due-windows", every=5.0)
+def start_due_windows(ctx: TaskContext) -> None:
+    """Record the start of scheduled windows whose start has passed (the gate already enforces them)."""
+    for window in scheduling_service.start_due_windows():
+        ctx.echo(f"window {window.id} started as scheduled at {window.starts_at.isoformat()}")
+
+
+@task("alert-long-windows", every=30.0)
+def alert_long_windows(ctx: TaskContext) -> None:
+    """Alert once when a window's ETA passes, and once when it outlasts MAINTENANCE_MAX_HOURS."""
+    for window in scheduling_service.alert_overdue_windows():
+        ctx.echo(f"window {window.id} is overdue (ETA {window.eta.isoformat()})")
+    max_hours = float(current_app.config["MAINTENANCE_MAX_HOURS"])
+    for window in scheduling_service.alert_ceiling_windows(max_hours):
+        ctx.echo(f"window {window.id} has been active for more than {max_hours:g} h")

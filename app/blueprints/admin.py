@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 
 from .. import htmx
@@ -163,7 +164,7 @@ def activate() -> Response:
         lambda: maintenance_service.activate_window(
             validate_window(_form_data(), utcnow()), request_actor()
         ),
-        "Maintenance is on.",
+        gettext("Maintenance is on."),
     )
 
 
@@ -181,14 +182,14 @@ def update() -> Response:
         lambda: maintenance_service.update_window(
             validate_window(changes, utcnow(), partial=True), request_actor()
         ),
-        "Maintenance updated.",
+        gettext("Maintenance updated."),
     )
 
 
 @bp.post("/maintenance/end")
 @state_change_limit
 def end() -> Response:
-    return _change(lambda: maintenance_service.end_window(request_actor()), "Maintenance has ended.")
+    return _change(lambda: maintenance_service.end_window(request_actor()), gettext("Maintenance has ended."))
 
 
 @bp.app_template_global("health_report")
@@ -206,3 +207,226 @@ def health_panel() -> Response:
         return _render_panel()
     partial = "admin/partials/health.html"
     return htmx.render(partial, partial, health=health_report())
+
+
+# Bypass links (SPEC §4 "bypass link generator"): generate, show once, list, revoke.
+
+
+@bp.app_template_global("bypass_panel")
+def bypass_panel() -> dict[str, Any]:
+    """What the dashboard's bypass section shows: the window, the live links, a link just made."""
+    from flask import g
+
+    from ..services import bypass as bypass_service
+
+    now = utcnow()
+    return {
+        "window": bypass_service.target_window(now),
+        "links": bypass_service.live_links(now),
+        "new_url": g.get("bypass_new_url"),
+        "error": g.get("bypass_error"),
+        "choices": bypass_service.EXPIRY_CHOICES,
+        "default": bypass_service.DEFAULT_EXPIRY,
+    }
+
+
+def _bypass_answer(notice: str | None = None, error: ServiceError | None = None) -> Response:
+    """Answer a bypass-link change with the whole panel (fresh state version, no reload loop)."""
+    from flask import g
+
+    status = 200
+    if error is not None:
+        g.bypass_error = error.message
+        status = 422 if error.status == 400 else 409  # the statuses htmx swaps (see _head.html)
+    response = _render_panel(status=status, notice=notice)
+    response.headers["Cache-Control"] = "no-store"  # it may hold a link's secret
+    return response
+
+
+@bp.post("/bypass-links")
+def bypass_create() -> Response:
+    """Make a link and show it once; it is never displayed again."""
+    from flask import g
+
+    from ..services import bypass as bypass_service
+
+    try:
+        _, raw = bypass_service.create_link(
+            request_actor(), request.form.get("expires"), request.form.get("window_id", type=int)
+        )
+    except ServiceError as exc:
+        return _bypass_answer(error=exc)
+    g.bypass_new_url = bypass_service.link_url(raw)
+    return _bypass_answer(notice=gettext("Bypass link created. Copy it now: it is shown only once."))
+
+
+@bp.post("/bypass-links/<int:link_id>/revoke")
+def bypass_revoke(link_id: int) -> Response:
+    """Revoke a link; every browser holding its cookie is blocked again at once."""
+    from ..services import bypass as bypass_service
+
+    try:
+        bypass_service.revoke_link(link_id, request_actor())
+    except ServiceError as exc:
+        return _bypass_answer(error=exc)
+    return _bypass_answer(notice=gettext("Bypass link revoked."))
+
+
+# Planned windows (SPEC §2, §4): schedule, edit and cancel before the start; extend the active one.
+
+SCHEDULE_FIELDS = (*FORM_FIELDS, "starts_at", "notice_minutes", "drain_minutes")
+EXTEND_MINUTES = 30
+
+
+@bp.app_template_global("schedule_panel")
+def schedule_panel() -> dict[str, Any]:
+    """What the dashboard's planned-windows section lists: upcoming windows and past ones."""
+    from ..services import scheduling as scheduling_service
+
+    return {
+        "upcoming": scheduling_service.upcoming_windows(),
+        "past": scheduling_service.past_windows(),
+        "extend_minutes": EXTEND_MINUTES,
+    }
+
+
+def _schedule_values(window: MaintenanceWindow | None, submitted: bool) -> dict[str, Any]:
+    """Fill the schedule form: what was just submitted, else the window being edited, else defaults."""
+    if submitted:
+        values = {name: request.form.get(name, "") for name in SCHEDULE_FIELDS}
+        values["allowed_roles"] = request.form.getlist("allowed_roles")
+        return values
+    values = _form_values(window, submitted=False)
+    if window is None:
+        values.update(starts_at="", notice_minutes=60, drain_minutes=0)
+    else:
+        values.update(
+            starts_at=window.starts_at.strftime(FORM_TIME),
+            notice_minutes=window.notice_minutes,
+            drain_minutes=window.drain_minutes,
+        )
+    return values
+
+
+def _schedule_form_data() -> dict[str, Any]:
+    data = _form_data()
+    for name in ("starts_at", "notice_minutes", "drain_minutes"):
+        if name in request.form:
+            data[name] = request.form[name]
+    return data
+
+
+def _render_schedule(
+    window: MaintenanceWindow | None = None,
+    errors: dict[str, str] | None = None,
+    submitted: bool = False,
+    status: int = 200,
+) -> Response:
+    """The schedule (or edit) form: a page of its own, or the form alone for htmx."""
+    action = url_for("admin.schedule_update", window_id=window.id) if window else url_for("admin.schedule")
+    return htmx.render(
+        "admin/schedule.html",
+        "admin/partials/schedule_form.html",
+        status=status,
+        editing=window,
+        action=action,
+        errors=errors or {},
+        values=_schedule_values(window, submitted),
+        roles=[role for role in ROLES if role != "admin"],
+        reasons=[reason.value for reason in Reason],
+        modes=[mode.value for mode in Mode],
+        message_max=MESSAGE_MAX,
+    )
+
+
+def _scheduled_or_404(window_id: int) -> MaintenanceWindow:
+    from flask import abort
+
+    window = db.session.get(MaintenanceWindow, window_id)
+    if window is None:
+        abort(404)
+    return window
+
+
+def _schedule_change(
+    apply: Callable[[], object], success: str, window: MaintenanceWindow | None = None
+) -> Response:
+    """Run a schedule change: back to the dashboard on success, the form with its errors otherwise."""
+    try:
+        apply()
+    except ValidationError as exc:
+        return _render_schedule(window, exc.fields, submitted=True, status=422)
+    except ServiceError as exc:
+        return _render_schedule(window, {"form": exc.message}, submitted=True, status=exc.status)
+    flash(success)
+    if htmx.is_fragment_request():
+        return htmx.redirect(url_for("admin.dashboard"))
+    return redirect(url_for("admin.dashboard"))
+
+
+@bp.get("/windows/new")
+def schedule_form() -> Response:
+    return _render_schedule()
+
+
+@bp.post("/windows")
+@state_change_limit
+def schedule() -> Response:
+    from ..services import scheduling as scheduling_service
+
+    return _schedule_change(
+        lambda: scheduling_service.schedule_window(
+            validate_window(_schedule_form_data(), utcnow()), request_actor()
+        ),
+        gettext("Maintenance window scheduled."),
+    )
+
+
+@bp.get("/windows/<int:window_id>/edit")
+def schedule_edit(window_id: int) -> Response:
+    return _render_schedule(_scheduled_or_404(window_id))
+
+
+@bp.post("/windows/<int:window_id>")
+@state_change_limit
+def schedule_update(window_id: int) -> Response:
+    from ..services import scheduling as scheduling_service
+
+    window = _scheduled_or_404(window_id)
+    # Only what the admin changed: a re-sent value (shown to the minute) must not move the start.
+    shown = _schedule_values(window, submitted=False)
+    changes = {
+        name: value for name, value in _schedule_form_data().items()
+        if _comparable(value) != _comparable(shown.get(name))
+        and str(value).strip() != str(shown.get(name))
+    }
+    return _schedule_change(
+        lambda: scheduling_service.update_scheduled_window(
+            window_id, validate_window(changes, utcnow(), partial=True), request_actor()
+        ),
+        gettext("Maintenance window updated."),
+        window,
+    )
+
+
+@bp.post("/windows/<int:window_id>/cancel")
+@state_change_limit
+def schedule_cancel(window_id: int) -> Response:
+    from ..services import scheduling as scheduling_service
+
+    return _change(
+        lambda: scheduling_service.cancel_window(window_id, request_actor()),
+        gettext("Maintenance window cancelled."),
+    )
+
+
+@bp.post("/maintenance/extend")
+@state_change_limit
+def extend() -> Response:
+    """The dead-man's switch: one click pushes the automatic end later."""
+    from ..services import scheduling as scheduling_service
+
+    return _change(
+        lambda: scheduling_service.extend_window(EXTEND_MINUTES, request_actor()),
+        gettext("The automatic end is now %(minutes)s minutes later.", minutes=EXTEND_MINUTES),
+    )

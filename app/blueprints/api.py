@@ -1,4 +1,4 @@
-"""The JSON admin API for deploy pipelines: status, activate, update, end."""
+"""The JSON admin API for deploy pipelines: status, activate, update, end, schedule, cancel."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..models import MaintenanceWindow
 from ..ratelimits import state_change_limit
 from ..services import ServiceError, audit
 from ..services import maintenance as maintenance_service
+from ..services import scheduling as scheduling_service
 from ..services import tokens as token_service
 from .auth import request_actor
 
@@ -139,6 +140,29 @@ def windows() -> Response:
     return jsonify(windows=[window_json(row) for row in rows])
 
 
+@bp.post("/maintenance/windows")
+@state_change_limit
+def schedule() -> Response:
+    """Schedule a window that starts later (`starts_at` required, in the future)."""
+    data = validate_window(_json_body(), utcnow())
+    return _changed(scheduling_service.schedule_window(data, g.actor), 201)
+
+
+@bp.patch("/maintenance/windows/<int:window_id>")
+@state_change_limit
+def update_scheduled(window_id: int) -> Response:
+    """Edit a scheduled window before it starts (only the fields given)."""
+    data = validate_window(_json_body(), utcnow(), partial=True)
+    return _changed(scheduling_service.update_scheduled_window(window_id, data, g.actor))
+
+
+@bp.delete("/maintenance/windows/<int:window_id>")
+@state_change_limit
+def cancel(window_id: int) -> Response:
+    """Cancel a scheduled window (409 once it has started)."""
+    return _changed(scheduling_service.cancel_window(window_id, g.actor))
+
+
 @bp.errorhandler(ValidationError)
 def validation_failed(exc: ValidationError) -> Response:
     return error(400, "validation", "Some fields are not valid.", fields=exc.fields)
@@ -148,3 +172,46 @@ def validation_failed(exc: ValidationError) -> Response:
 def service_refused(exc: ServiceError) -> Response:
     codes = {404: "not_found", 409: "conflict"}
     return error(exc.status, codes.get(exc.status, "invalid"), exc.message)
+
+
+# Bypass links: POST makes one (its URL is in the answer, once), GET lists the live ones, DELETE revokes.
+
+
+@bp.get("/maintenance/bypass-links")
+def bypass_links() -> Response:
+    from ..services import bypass as bypass_service
+
+    return jsonify(links=[bypass_service.link_json(link) for link in bypass_service.live_links()])
+
+
+@bp.post("/maintenance/bypass-links")
+def bypass_link_create() -> Response:
+    """Body (optional): {"expires": "2h", "window_id": 7}; default: 12 h, the active or next window."""
+    from ..services import bypass as bypass_service
+
+    body = _json_body()
+    fields: dict[str, str] = {
+        name: "Unknown field." for name in body if name not in ("expires", "window_id")
+    }
+    expires, window_id = body.get("expires"), body.get("window_id")
+    if expires is not None:
+        try:
+            bypass_service.parse_expiry(expires if isinstance(expires, str) else "")
+        except ServiceError as exc:
+            fields["expires"] = exc.message
+    if window_id is not None and (not isinstance(window_id, int) or isinstance(window_id, bool)):
+        fields["window_id"] = "A window id is a number."
+    if fields:
+        raise ValidationError(fields)
+    link, raw = bypass_service.create_link(g.actor, expires, window_id)
+    response = jsonify(url=bypass_service.link_url(raw), **bypass_service.link_json(link))
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.delete("/maintenance/bypass-links/<int:link_id>")
+def bypass_link_revoke(link_id: int) -> Response:
+    from ..services import bypass as bypass_service
+
+    return jsonify(bypass_service.link_json(bypass_service.revoke_link(link_id, g.actor)))

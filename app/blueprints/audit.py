@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext
 from sqlalchemy import select
 
 from ..extensions import db
@@ -30,7 +31,7 @@ def _date(name: str, errors: dict[str, str]) -> datetime | None:
     try:
         moment = parse_moment(raw, utcnow())
     except ValueError:
-        errors[name] = "Use an ISO-8601 date, like 2026-01-31 or 2026-01-31T02:00Z."
+        errors[name] = gettext("Use an ISO-8601 date, like 2026-01-31 or 2026-01-31T02:00Z.")
         return None
     return moment.astimezone(UTC)
 

@@ -17,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from .. import htmx
@@ -105,7 +106,7 @@ def login() -> Response | str:
         return Response(
             render_template(
                 "auth/login.html", next_url=next_url, email=email,
-                error="The email or password is not right.",
+                error=gettext("The email or password is not right."),
             ),
             status=401,
         )
@@ -116,5 +117,5 @@ def login() -> Response | str:
 def logout() -> Response:
     """Sign out (a POST with CSRF, so a link elsewhere cannot log people out)."""
     logout_user()
-    flash("You are signed out.")
+    flash(gettext("You are signed out."))
     return redirect(url_for("site.home"))

@@ -13,6 +13,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -37,10 +38,10 @@ def account() -> Response | str:
     if request.method == "POST":
         note = request.form.get("note", "").strip()
         if len(note) > NOTE_MAX:
-            error = f"At most {NOTE_MAX} characters."
+            error = gettext("At most %(count)s characters.", count=NOTE_MAX)
         else:
             session["note"] = note
-            flash("Saved.")
+            flash(gettext("Saved."))
             return redirect(url_for("site.account"))
     status = 400 if error else 200
     return Response(render_template("site/account.html", error=error), status=status)

@@ -60,6 +60,8 @@ class GateState:
     version: int = 0
     windows: tuple[WindowState, ...] = ()
     stale: bool = False
+    # Ids of the bypass links that still work (not revoked, not expired, for a live window).
+    bypass_links: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

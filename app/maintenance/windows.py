@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from .state import GateState, Status, WindowState
@@ -130,3 +131,32 @@ def public_facts(window: WindowState, now: datetime) -> dict:
         "retry_after": retry_after_seconds(window, now),
         "scope_paths": list(window.scope_paths),
     }
+
+
+def find_overlap(
+    starts_at: datetime,
+    ends_at: datetime | None,
+    windows: Iterable[WindowState],
+    exclude_id: int | None = None,
+) -> WindowState | None:
+    """Return the first scheduled or active window that overlaps [starts_at, ends_at).
+
+    A window without `ends_at` is open-ended (it lasts until someone ends it), so it
+    overlaps everything after its start; adjacent windows [a, b) and [b, c) do not overlap.
+    """
+    for window in windows:
+        if window.id == exclude_id or window.status not in LIVE_STATUSES:
+            continue
+        if overlaps(starts_at, ends_at, window.starts_at, window.ends_at):
+            return window
+    return None
+
+
+def is_due_to_start(window: WindowState, now: datetime) -> bool:
+    """Tell whether a scheduled window's start has come (the worker records the transition)."""
+    return window.status is Status.SCHEDULED and window.starts_at <= now
+
+
+def exceeds_ceiling(window: WindowState, now: datetime, max_hours: float) -> bool:
+    """Tell whether a window in effect has lasted longer than the hard ceiling."""
+    return is_in_effect(window, now) and now - window.starts_at >= timedelta(hours=max_hours)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import hooks
 from ..extensions import db
 from ..maintenance.state import SYSTEM, Actor, GateState, Status
 from ..maintenance.validation import ValidationError, WindowInput, check_consistency
@@ -39,7 +40,13 @@ def load_gate_state() -> GateState:
         .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
         .order_by(MaintenanceWindow.starts_at)
     ).all()
-    state = GateState(version=version or 0, windows=tuple(window.to_state() for window in windows))
+    from .bypass import live_link_ids  # bypass links: a revocation moves the version too
+
+    state = GateState(
+        version=version or 0,
+        windows=tuple(window.to_state() for window in windows),
+        bypass_links=live_link_ids([window.id for window in windows]),
+    )
     db.session.commit()
     return state
 
@@ -105,6 +112,7 @@ def activate_window(
         "maintenance.activated", actor, f"window:{window.id}", {"after": window.snapshot()}
     )
     db.session.commit()
+    hooks.emit("window.started", window, actor=actor.name)
     return window
 
 
@@ -140,6 +148,8 @@ def update_window(
     if not changed:
         db.session.rollback()
         return window
+    if "eta" in changed:
+        window.overdue_alerted_at = None  # a new ETA that passes is alerted again
     audit.record(
         "maintenance.updated",
         actor,
@@ -150,6 +160,7 @@ def update_window(
         },
     )
     db.session.commit()
+    hooks.emit("window.updated", window, actor=actor.name, changed=sorted(changed))
     return window
 
 
@@ -176,6 +187,7 @@ def end_window(
         },
     )
     db.session.commit()
+    hooks.emit("window.ended", window, actor=actor.name, how=how)
     return window
 
 
@@ -226,6 +238,8 @@ def finish_expired_windows(now: datetime | None = None, limit: int = 100) -> lis
             {"how": "auto", "ends_at": window.ends_at.isoformat()},
         )
     db.session.commit()
+    for window in expired:
+        hooks.emit("window.ended", window, actor=SYSTEM.name, how="auto")
     return expired
 
 

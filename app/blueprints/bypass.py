@@ -1,0 +1,63 @@
+"""Bypass links: `/bypass/<token>` sets the signed cookie that lets a tester through maintenance."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from ..extensions import db, limiter
+from ..maintenance.windows import utcnow
+from ..services import audit
+from ..services import bypass as bypass_service
+from .auth import request_actor
+
+bp = Blueprint("bypass", __name__, url_prefix="/bypass")
+
+
+@bp.get("/<token>")
+@limiter.limit("30 per minute")
+def redeem(token: str) -> Response:
+    """Check the link; set the bypass cookie until the link or its window ends, then go home."""
+    now = utcnow()
+    try:
+        link, expires_at = bypass_service.redeem(token, now)
+    except bypass_service.LinkRefused as refused:
+        db.session.rollback()
+        response = Response(
+            render_template("bypass/invalid.html", message=_refusal_text(refused.code)), status=refused.status
+        )
+        return _private(response)
+    held = bypass_service.read_cookie(request.cookies.get(bypass_service.COOKIE), now)
+    if held is None or held["l"] != link.id:  # audit each browser once, not each click
+        audit.record(
+            "bypass.link_used", request_actor(), f"bypass_link:{link.id}", {"window_id": link.window_id}
+        )
+        db.session.commit()
+    response = redirect(url_for("site.home"))
+    response.set_cookie(
+        bypass_service.COOKIE,
+        bypass_service.cookie_value(link, expires_at),
+        max_age=max(1, int((expires_at - now).total_seconds())),
+        expires=expires_at,
+        path="/",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return _private(response)
+
+
+def _refusal_text(code: str) -> str:
+    """Say why a link was refused, in the viewer's language."""
+    if code == "revoked":
+        return gettext("This bypass link was revoked by an admin.")
+    if code == "expired":
+        return gettext("This bypass link has expired, or the maintenance window it was made for is over.")
+    return gettext("This bypass link is not valid. Check that it was copied whole.")
+
+
+def _private(response: Response) -> Response:
+    """Never cache a link's answer, and never leak its token in a Referer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
