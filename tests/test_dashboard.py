@@ -161,3 +161,29 @@ def test_status_card_signals_state_change(client, admin, activate):
     card = client.get("/admin/status-card?version=1", headers=HX)
     assert card.headers["HX-Trigger"] == "pausa:state-changed"
     assert "Maintenance is ON" in card.get_data(as_text=True)
+
+
+def test_live_preview_follows_the_form(client, admin):
+    form_page = client.get("/admin").get_data(as_text=True)
+    assert 'id="maintenance-preview"' in form_page
+    response = client.post(
+        "/admin/preview",
+        data={"csrf_token": admin, "message": "Upgrading <db>\nline two", "reason": "database", "eta": "45m"},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Upgrading &lt;db&gt;\nline two" in html
+    assert "Database work" in html
+    assert 'data-seconds="2700"' in html or 'data-seconds="2699"' in html
+    half_typed = client.post(
+        "/admin/preview", data={"csrf_token": admin, "message": "", "reason": "nonsense", "eta": "soo"}, headers=HX
+    )
+    assert half_typed.status_code == 200
+    assert "We are performing scheduled maintenance" in half_typed.get_data(as_text=True)
+
+
+def test_preview_needs_an_admin_and_csrf(client, auth):
+    assert client.post("/admin/preview", data={"message": "x"}).status_code in (302, 400)
+    auth.login("admin")
+    assert client.post("/admin/preview", data={"message": "x"}).status_code == 400

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from sqlalchemy import select
 
 from .. import htmx
 from ..extensions import db
 from ..gate import state_cache
-from ..maintenance.state import ROLES, Mode, Reason
-from ..maintenance.validation import MESSAGE_MAX, ValidationError, validate_window
+from ..maintenance.state import ROLES, Mode, Reason, Status, WindowState
+from ..maintenance.validation import DEFAULT_MESSAGE, MESSAGE_MAX, ValidationError, validate_window
 from ..maintenance.windows import public_facts, utcnow
 from ..models import AuditEntry, MaintenanceWindow
 from ..ratelimits import state_change_limit
@@ -430,3 +430,32 @@ def extend() -> Response:
         lambda: scheduling_service.extend_window(EXTEND_MINUTES, request_actor()),
         gettext("The automatic end is now %(minutes)s minutes later.", minutes=EXTEND_MINUTES),
     )
+
+
+@bp.post("/preview")
+def preview() -> Response:
+    """Render the maintenance page's text from the form being edited, as users will see it."""
+    now = utcnow()
+    values: dict[str, Any] = {}
+    for name in ("message", "reason", "eta"):
+        # Preview whatever is valid so far; the form itself reports the errors on submit.
+        try:
+            values.update(validate_window({name: request.form.get(name, "")}, now, partial=True).values)
+        except ValidationError:
+            continue
+    if values.get("eta") is None and request.form.get("eta"):
+        current = maintenance_service.current_window(now)
+        values["eta"] = current.eta if current is not None else None
+    window = WindowState(
+        id=0,
+        status=Status.ACTIVE,
+        mode=Mode.FULL,
+        reason=values.get("reason") or Reason.OTHER,
+        message=values.get("message") or DEFAULT_MESSAGE,
+        starts_at=now,
+        eta=values.get("eta"),
+    )
+    html = render_template(
+        "admin/partials/preview_body.html", window=window, facts=public_facts(window, now)
+    )
+    return htmx.vary(Response(html))
