@@ -89,6 +89,23 @@ class Config:
     STRIPE_WEBHOOK_SECRETS = _list("STRIPE_WEBHOOK_SECRETS")
     CLI_ACTOR = _cli_actor()
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Subscribers and notifications (SPEC §7).
+    SENDGRID_API_KEY = os.environ.get("SENDGRID_API_KEY") or None
+    SENDGRID_API_HOST = os.environ.get("SENDGRID_API_HOST", "https://api.sendgrid.com")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "pausa@localhost")
+    MAIL_BACKEND = os.environ.get("MAIL_BACKEND") or ("sendgrid" if SENDGRID_API_KEY else "console")
+    NOTIFY_DELAY_SECONDS = int(os.environ.get("NOTIFY_DELAY_SECONDS", "60"))
+    NOTIFY_BATCH_SIZE = int(os.environ.get("NOTIFY_BATCH_SIZE", "1000"))
+    SUBSCRIBER_RETENTION_DAYS = int(os.environ.get("SUBSCRIBER_RETENTION_DAYS", "7"))
+    SUBSCRIBE_RATE_LIMIT = os.environ.get("SUBSCRIBE_RATE_LIMIT", "5 per minute")
+    CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))
+    CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
+    # Admin alerts: email addresses and/or a Slack incoming webhook.
+    ADMIN_ALERT_EMAILS = _list("ADMIN_ALERT_EMAILS")
+    SLACK_WEBHOOK_URL = os.environ.get("SLACK_WEBHOOK_URL") or None
+    # e.g. "02:00-06:00 America/Sao_Paulo": activations outside it alert the admins.
+    PLANNED_WINDOW = os.environ.get("PLANNED_WINDOW") or None
+
     # Benchmarks only: say which worker answered, to time propagation to every worker.
     EXPOSE_WORKER_HEADER = _flag("PAUSA_WORKER_HEADER", "off")
 
@@ -113,5 +130,11 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     STRIPE_WEBHOOK_SECRETS = ("whsec_test_primary", "whsec_test_rotated")
     CLI_ACTOR = "tester"
+    MAIL_BACKEND = "memory"
+    SENDGRID_API_KEY = None
+    SLACK_WEBHOOK_URL = None
+    ADMIN_ALERT_EMAILS = ()
+    PLANNED_WINDOW = None
+    NOTIFY_DELAY_SECONDS = 60
     PROMETHEUS_MULTIPROC_DIR = None
     METRICS_TOKEN = None

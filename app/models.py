@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -236,3 +236,76 @@ class BypassLink(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Subscriber(db.Model):
+    """An address that asked to be told when one window ends; erased after the retention period."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        UniqueConstraint("window_id", "email_hash", name="uq_subscribers_window_email"),
+        Index("ix_subscribers_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(db.ForeignKey("maintenance_windows.id"))
+    # Normalised address; None once erased (the hash then becomes "erased:<id>").
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Delivery(db.Model):
+    """One email owed to one subscriber, queued in the transaction that ended the window."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "kind", name="uq_deliveries_subscriber_kind"),
+        Index("ix_deliveries_status_not_before", "status", "not_before"),
+        Index("ix_deliveries_window_id", "window_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(db.ForeignKey("maintenance_windows.id"))
+    subscriber_id: Mapped[int] = mapped_column(db.ForeignKey("subscribers.id"))
+    kind: Mapped[str] = mapped_column(String(32), default="back_online")
+    # queued → sending → sent; or skipped (flap, unsubscribed), failed (gave up), uncertain (crash mid-call)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    batch_id: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CircuitBreaker(db.Model):
+    """A circuit breaker's state, shared by every worker (e.g. name "sendgrid")."""
+
+    __tablename__ = "circuit_breakers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="closed")  # closed | open | half_open
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AdminAlert(db.Model):
+    """One admin alert per cause (e.g. "overdue:window:3"), so each is sent exactly once."""
+
+    __tablename__ = "admin_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cause: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
