@@ -41,6 +41,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     register_commands(app)
     register_template_helpers(app)
     register_diagnostics(app)
+    from .services.alerts import register_hooks as register_alert_hooks
+
+    register_alert_hooks()  # admin alerts on window transitions (SPEC §7)
     from .metrics import register_metrics
 
     register_metrics(app)
@@ -84,6 +87,10 @@ def check_config(app: Flask) -> None:
 
     if any(normalise_path(prefix) == "/" for prefix in app.config["MAINTENANCE_ALLOWLIST"]):
         raise RuntimeError("MAINTENANCE_ALLOWLIST must not contain '/': it would allow every path.")
+    if app.config.get("PLANNED_WINDOW"):
+        from .maintenance.planned import parse_planned
+
+        parse_planned(app.config["PLANNED_WINDOW"])  # a ValueError names the expected format
 
 
 def register_extensions(app: Flask) -> None:

@@ -100,6 +100,9 @@ class Config:
     SUBSCRIBE_RATE_LIMIT = os.environ.get("SUBSCRIBE_RATE_LIMIT", "5 per minute")
     CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))
     CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
+    SENDGRID_TIMEOUT_SECONDS = float(os.environ.get("SENDGRID_TIMEOUT_SECONDS", "10"))
+    NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))  # API calls per email, then failed
+    NOTIFY_BACKOFF_SECONDS = float(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30"))  # doubles per retry
     # Admin alerts: email addresses and/or a Slack incoming webhook.
     ADMIN_ALERT_EMAILS = _list("ADMIN_ALERT_EMAILS")
     SLACK_WEBHOOK_URL = os.environ.get("SLACK_WEBHOOK_URL") or None

@@ -9,7 +9,8 @@ Later features (emails, admin alerts, outbound webhooks) plug in here:
         ...
 
 Events: window.scheduled, window.started, window.updated, window.ended,
-window.cancelled, window.overdue and window.ceiling_exceeded. Services emit
+window.cancelled, window.overdue and window.ceiling_exceeded; and mail.circuit_open
+(with window None) when the mail circuit breaker opens. Services emit
 them after their transaction has committed, so a hook never sees a change that
 was rolled back; a worker transition is emitted exactly once, by the worker
 that performed it. A hook that raises is logged and skipped: it never breaks
@@ -33,6 +34,7 @@ EVENTS = (
     "window.cancelled",
     "window.overdue",
     "window.ceiling_exceeded",
+    "mail.circuit_open",  # window=None; details: name, opened_at, retry_at, error
 )
 
 Hook = Callable[..., Any]
@@ -87,7 +89,7 @@ def emit(event: str, window: Any, **details: Any) -> int:
 
 
 def log_alert(window: Any, **details: Any) -> None:
-    """The default admin alert: a warning in the log (emails and Slack come later)."""
+    """The default admin alert: a warning in the log (app/services/alerts.py adds email and Slack)."""
     what = details.get("alert", "alert")
     extra = ", ".join(f"{name}={value}" for name, value in details.items() if name != "alert")
     log.warning("maintenance alert: window %s %s%s", getattr(window, "id", None), what,

@@ -42,3 +42,36 @@ def alert_long_windows(ctx: TaskContext) -> None:
     max_hours = float(current_app.config["MAINTENANCE_MAX_HOURS"])
     for window in scheduling_service.alert_ceiling_windows(max_hours):
         ctx.echo(f"window {window.id} has been active for more than {max_hours:g} h")
+
+
+@task("send-admin-alerts", every=10.0)
+def send_admin_alerts(ctx: TaskContext) -> None:
+    """Send each admin alert once by email and/or Slack; failures back off (app/services/alerts.py)."""
+    from .services import alerts as alerts_service
+
+    for alert in alerts_service.send_pending_alerts():
+        ctx.echo(f"admin alert {alert.cause} sent")
+
+
+@task("erase-old-subscribers", every=3600.0)
+def erase_old_subscribers(ctx: TaskContext) -> None:
+    """Erase subscribers' addresses after SUBSCRIBER_RETENTION_DAYS (never one still being mailed)."""
+    from .services import subscriptions as subscription_service
+
+    count = subscription_service.erase_expired_subscribers()
+    if count:
+        ctx.echo(f"erased {count} subscriber address(es) past retention")
+
+
+@task("send-deliveries", every=5.0)
+def send_deliveries(ctx: TaskContext) -> None:
+    """Send the due "we're back" emails in batches, with backoff and a circuit breaker (SPEC §7)."""
+    from .services import notifications as notification_service
+
+    report = notification_service.send_due_deliveries(should_stop=ctx.should_stop)
+    if report.calls or report.skipped or report.uncertain:
+        ctx.echo(
+            f"deliveries: {report.sent} sent, {report.retried} to retry, {report.failed} failed, "
+            f"{report.skipped} skipped, {report.uncertain} uncertain in {report.calls} call(s); "
+            f"circuit {report.circuit}"
+        )

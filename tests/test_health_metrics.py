@@ -58,7 +58,11 @@ def test_ready_reports_every_check_and_stays_200_without_a_worker(client):
     assert "redis" not in checks  # REDIS_URL is not configured
     assert checks["worker"]["ok"] is False and checks["worker"]["age_seconds"] is None
     assert checks["worker"]["critical"] is False
-    assert checks["queues"] == {"ok": True, "critical": False, "depths": {"expired_windows_pending": 0}}
+    assert checks["queues"] == {"ok": True, "critical": False, "depths": {
+        "expired_windows_pending": 0, "deliveries_queued": 0, "deliveries_uncertain": 0, "mail_circuit_open": 0,
+    }}
+    assert checks["mail_circuit"] == {"ok": True, "critical": False, "state": "closed", "failures": 0,
+                                      "retry_at": None}
     state = checks["maintenance_state"]
     assert (state["ok"], state["stale"], state["version"], state["active"]) == (True, False, 1, False)
 
@@ -99,9 +103,9 @@ def test_queue_depth_counts_expired_windows_until_the_worker_records_them(app, c
     expire_active_window(app)
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json["checks"]["queues"]["depths"] == {"expired_windows_pending": 1}
+    assert response.json["checks"]["queues"]["depths"]["expired_windows_pending"] == 1
     assert runner.invoke(args=["worker", "--once"]).exit_code == 0
-    assert client.get("/health/ready").json["checks"]["queues"]["depths"] == {"expired_windows_pending": 0}
+    assert client.get("/health/ready").json["checks"]["queues"]["depths"]["expired_windows_pending"] == 0
 
 
 def test_ready_is_200_during_maintenance(client, activate):

@@ -45,9 +45,16 @@ def test_compiled_catalog_matches_the_po_file():
     fresh = io.BytesIO()
     write_mo(fresh, read_catalog())
     fresh.seek(0)
+    def entries(catalog):
+        # Plural entries come back as lists: make them hashable tuples.
+        def freeze(value):
+            return tuple(value) if isinstance(value, list | tuple) else value
+
+        return {freeze(m.id): freeze(m.string) for m in catalog if m.id}
+
     with MO.open("rb") as handle:
-        committed = {m.id: m.string for m in read_mo(handle) if m.id}
-    compiled = {m.id: m.string for m in read_mo(fresh) if m.id}
+        committed = entries(read_mo(handle))
+    compiled = entries(read_mo(fresh))
     assert committed == compiled, "translations/…/messages.mo is out of date: run `make translations-compile`"
 
 

@@ -459,3 +459,63 @@ def preview() -> Response:
         "admin/partials/preview_body.html", window=window, facts=public_facts(window, now)
     )
     return htmx.vary(Response(html))
+
+
+# Subscribers (SPEC §7): how many wait for the active window; how the last end's emails went.
+
+
+@bp.app_template_global("subscribers_panel")
+def subscribers_panel() -> dict[str, Any]:
+    """The dashboard's subscriber figures (read from Subscriber and Delivery)."""
+    from ..services import subscriptions as subscription_service
+
+    return subscription_service.dashboard_counts()
+
+
+# Admin alerts (SPEC §7): the dashboard lists the latest ones and whether they were sent.
+
+
+@bp.app_template_global("alerts_panel")
+def alerts_panel() -> dict[str, Any]:
+    """What the dashboard's alerts section shows: the latest alerts with their delivery status."""
+    from ..services import alerts as alerts_service
+
+    return {
+        "rows": [
+            {"alert": alert, "status": alerts_service.status(alert)}
+            for alert in alerts_service.latest_alerts()
+        ],
+        "channels": alerts_service.channels(),
+    }
+
+
+# Notifications (SPEC §7): delivery progress of the last ended window, the circuit, "notify now".
+
+
+@bp.app_template_global("delivery_progress")
+def delivery_progress() -> dict[str, Any]:
+    """What the dashboard's deliveries section shows: counts by status and the mail circuit."""
+    from ..services import notifications as notification_service
+
+    return notification_service.progress()
+
+
+@bp.get("/deliveries")
+def deliveries_panel() -> Response:
+    """Answer the deliveries section's poll with the fresh section."""
+    if not htmx.is_fragment_request():
+        return _render_panel()
+    partial = "admin/partials/deliveries.html"
+    return htmx.render(partial, partial, deliveries=delivery_progress())
+
+
+@bp.post("/windows/<int:window_id>/notify-now")
+@state_change_limit
+def notify_now(window_id: int) -> Response:
+    """Send a window's queued "we're back" emails at the worker's next pass, without the delay."""
+    from ..services import notifications as notification_service
+
+    return _change(
+        lambda: notification_service.notify_now(window_id, request_actor()),
+        gettext("Subscribers will be notified within a few seconds."),
+    )

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import get_locale
 
 from .. import htmx
+from ..extensions import csrf, limiter
 from ..gate import decision_for, gate_state
 from ..maintenance.gate import banner_facts
 from ..maintenance.state import WindowState
@@ -148,3 +149,118 @@ def banner() -> Response:
         )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Subscribers (SPEC §7): "email me when it's back", and the one-click unsubscribe link.
+
+SUBSCRIBE_PAGE = "public/subscribe.html"
+SUBSCRIBE_PARTIAL = "public/partials/subscribe.html"
+
+
+def _same_site() -> bool:
+    """Tell whether a POST came from a page of this site: Origin, else Referer, names our host.
+
+    A request with neither (curl, a privacy extension) is let through: it carries no
+    credentials this endpoint uses, and browsers send Origin on every cross-site POST.
+    """
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if source is None:
+        return True
+    return urlsplit(source).netloc.lower() == request.host.lower()
+
+
+def _subscribe_answer(status: int = 200, **context: object) -> Response:
+    """The confirmation or the form with its error: a fragment for htmx, else a small page."""
+    response = htmx.render(SUBSCRIBE_PAGE, SUBSCRIBE_PARTIAL, status=status, **context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _subscribe_limit() -> str:
+    return current_app.config["SUBSCRIBE_RATE_LIMIT"]
+
+
+@bp.errorhandler(429)
+def subscribe_rate_limited(error: Exception) -> Response:
+    """Only /maintenance/subscribe is rate limited here: answer in its own words, where the form is."""
+    from flask_babel import gettext
+
+    response = _subscribe_answer(
+        429,
+        subscribe_error=gettext(
+            "That was a lot of tries in a short time. Please wait a minute and try again."
+        ),
+        subscribe_email=request.form.get("email", "")[:254],
+    )
+    retry_after = getattr(error, "retry_after", None)
+    response.headers["Retry-After"] = str(int(retry_after)) if retry_after else "60"
+    return response
+
+
+@bp.post("/subscribe")
+@limiter.limit(_subscribe_limit, methods=["POST"])
+def subscribe() -> Response:
+    """Subscribe an address to the end of the window in effect; a repeat answers exactly the same."""
+    from flask import abort
+    from flask_babel import gettext
+
+    from ..services import NotFound
+    from ..services import subscriptions as subscription_service
+
+    if not _same_site():
+        abort(403, description=gettext("This form can only be sent from this site."))
+    email = request.form.get("email", "")
+    window = window_in_effect(gate_state(), utcnow())
+    try:
+        if window is None:
+            raise NotFound("no window")
+        subscription = subscription_service.subscribe(window.id, email, str(get_locale()))
+    except subscription_service.InvalidEmail:
+        return _subscribe_answer(
+            422,
+            subscribe_error=gettext("Enter a valid email address, like name@example.com."),
+            subscribe_email=email[:254],
+        )
+    except NotFound:
+        return _subscribe_answer(
+            422, subscribe_error=gettext("Maintenance is over: there is nothing to wait for."),
+            subscribe_email=email[:254],
+        )
+    return _subscribe_answer(
+        subscribed=subscription.email,
+        unsubscribe_link=subscription_service.unsubscribe_url(subscription.subscriber_id),
+    )
+
+
+# Anonymous and cookie-free on purpose: the maintenance page is rendered once a second and shared by
+# every visitor, so it cannot carry a per-session CSRF token; the endpoint uses no credentials (no
+# session, no login), so CSRF would protect nothing. Cross-site posts are refused by _same_site().
+csrf.exempt(subscribe)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> Response:
+    """GET asks to confirm (mail scanners prefetch links: it changes nothing); POST unsubscribes."""
+    from flask import abort
+    from flask_babel import gettext
+
+    from ..services import subscriptions as subscription_service
+
+    subscriber_id = subscription_service.read_unsubscribe_token(token)
+    if subscriber_id is None:
+        abort(400, description=gettext(
+            "This unsubscribe link is not valid. Copy the whole link from the email."
+        ))
+    done = False
+    if request.method == "POST":
+        if not subscription_service.unsubscribe(subscriber_id):
+            abort(404, description=gettext("This subscription no longer exists."))
+        done = True
+    response = Response(render_template("public/unsubscribe.html", token=token, done=done))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# The signed token is the only credential, and mail clients POST it without cookies
+# (RFC 8058 one-click unsubscribe): CSRF adds nothing here.
+csrf.exempt(unsubscribe)

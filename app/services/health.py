@@ -41,6 +41,28 @@ def _expired_windows_pending() -> int:
     return maintenance_service.count_expired_windows()
 
 
+@queue("deliveries_queued")
+def _deliveries_queued() -> int:
+    from . import notifications
+
+    return notifications.queue_depth()
+
+
+@queue("deliveries_uncertain")
+def _deliveries_uncertain() -> int:
+    from . import notifications
+
+    return notifications.uncertain_count()
+
+
+@queue("mail_circuit_open")
+def _mail_circuit_open() -> int:
+    """1 while the mail circuit breaker is open (no calls to SendGrid), else 0; a gauge for /metrics."""
+    from . import notifications
+
+    return int(notifications.circuit_state()["state"] == "open")
+
+
 def queue_depths() -> dict[str, int]:
     """Count every registered queue (raises when the database is unreachable)."""
     return {name: counter() for name, counter in QUEUES.items()}
@@ -135,6 +157,26 @@ def check_queues() -> dict[str, Any]:
     return {"ok": True, "critical": False, "depths": depths}
 
 
+def check_mail_circuit() -> dict[str, Any]:
+    """The mail circuit breaker: open means emails wait (not critical: the site serves)."""
+    from . import notifications
+
+    try:
+        circuit = notifications.circuit_state()
+        db.session.commit()
+    except Exception as error:  # reported, never raised
+        db.session.rollback()
+        return {"ok": False, "critical": False, "state": None, "error": _describe(error)}
+    retry_at = circuit["retry_at"]
+    return {
+        "ok": circuit["state"] != "open",
+        "critical": False,
+        "state": circuit["state"],
+        "failures": circuit["failures"],
+        "retry_at": retry_at.isoformat() if retry_at else None,
+    }
+
+
 def check_state(cache: StateCache, now: datetime) -> dict[str, Any]:
     """The gate's cached state: stale means the database was unreachable at the last revalidation."""
     state = cache.get()
@@ -159,9 +201,11 @@ def readiness(cache: StateCache, now: datetime | None = None) -> Report:
     if checks["database"]["ok"]:
         checks["worker"] = check_worker(stale_after, now)
         checks["queues"] = check_queues()
+        checks["mail_circuit"] = check_mail_circuit()
     else:
         skipped = {"ok": False, "critical": False, "error": "database unavailable"}
         checks["worker"] = {**skipped, "age_seconds": None, "stale_after_seconds": stale_after}
         checks["queues"] = {**skipped, "depths": {}}
+        checks["mail_circuit"] = {**skipped, "state": None}
     checks["maintenance_state"] = check_state(cache, now)
     return Report(checks)

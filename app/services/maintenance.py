@@ -16,7 +16,7 @@ from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
 from ..models import MaintenanceState, MaintenanceWindow
 from ..pubsub import mark_state_changed
 from ..worker import claim
-from . import Conflict, NotFound, audit
+from . import Conflict, NotFound, audit, subscriptions
 
 STATE_ROW_ID = 1
 
@@ -186,6 +186,7 @@ def end_window(
             "duration_seconds": int((now - window.started_at).total_seconds()),
         },
     )
+    subscriptions.queue_deliveries(window, now)  # same transaction: "we're back" emails are owed
     db.session.commit()
     hooks.emit("window.ended", window, actor=actor.name, how=how)
     return window
@@ -237,6 +238,7 @@ def finish_expired_windows(now: datetime | None = None, limit: int = 100) -> lis
             f"window:{window.id}",
             {"how": "auto", "ends_at": window.ends_at.isoformat()},
         )
+        subscriptions.queue_deliveries(window, window.ends_at)  # same transaction as the end
     db.session.commit()
     for window in expired:
         hooks.emit("window.ended", window, actor=SYSTEM.name, how="auto")

@@ -22,7 +22,7 @@ from ..maintenance.validation import MAX_MINUTES, ValidationError, WindowInput, 
 from ..maintenance.windows import LIVE_STATUSES, find_overlap, utcnow
 from ..models import MaintenanceWindow
 from ..worker import claim
-from . import Conflict, NotFound, audit
+from . import Conflict, NotFound, audit, subscriptions
 from .maintenance import _bump_version, _lock_active_window, _stored
 
 # What an admin can set on a window that has not started yet: everything, its start included.
@@ -244,6 +244,7 @@ def start_due_windows(now: datetime | None = None, limit: int = 100) -> list[Mai
                 f"window:{window.id}",
                 {"how": "auto", "ends_at": window.ends_at.isoformat()},
             )
+            subscriptions.queue_deliveries(window, window.ends_at)  # same transaction as the end
             ended.append(window)
         else:
             active = window.id

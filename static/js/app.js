@@ -94,6 +94,15 @@
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 
+  // A form marked data-swap-rate-limit answers 429 with its own friendly fragment: show it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status === 429 && source && source.closest && source.closest("[data-swap-rate-limit]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // htmx does not swap error bodies: say something instead of failing silently.
   document.addEventListener("htmx:responseError", function (event) {
     var box = document.getElementById("request-error");

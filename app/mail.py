@@ -1,0 +1,220 @@
+"""Outgoing email: the "we're back" message and the backends that carry it (SPEC §7).
+
+One call sends one `Message` (one subject, text and HTML body in one language)
+to up to NOTIFY_BATCH_SIZE (≤ 1000, SendGrid's limit) recipients, each with
+their own unsubscribe link:
+
+- `sendgrid`: one v3 `POST /v3/mail/send` through the official library, one
+  personalization per recipient (its own `to`, and `substitutions` replacing
+  the unsubscribe placeholders by that recipient's link), so nobody sees
+  anybody else's address. `SENDGRID_API_HOST` points it elsewhere (tests, bench).
+- `console`: logs each recipient's message (development, no key).
+- `memory`: appends each call to `app.extensions["pausa_outbox"]` (tests).
+
+A failed call raises `MailError`, which says whether trying again later may help
+(429, 5xx, timeouts, connection errors) and how long SendGrid asked us to wait.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import urllib.error
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from flask import current_app, render_template
+from flask_babel import force_locale, gettext
+
+log = logging.getLogger("pausa.mail")
+
+OUTBOX = "pausa_outbox"
+BACKENDS = ("sendgrid", "console", "memory")
+MAX_PERSONALIZATIONS = 1000  # SendGrid v3's limit per call
+# Placeholders in the bodies, replaced per recipient (by SendGrid's substitutions, or here).
+UNSUBSCRIBE_TEXT = "-pausa_unsubscribe_text-"
+UNSUBSCRIBE_HTML = "-pausa_unsubscribe_html-"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    unsubscribe_url: str
+
+    def substitutions(self) -> dict[str, str]:
+        return {UNSUBSCRIBE_TEXT: self.unsubscribe_url, UNSUBSCRIBE_HTML: html.escape(self.unsubscribe_url)}
+
+
+@dataclass(frozen=True)
+class Message:
+    language: str
+    subject: str
+    text: str  # with UNSUBSCRIBE_TEXT where the recipient's link goes
+    html: str  # with UNSUBSCRIBE_HTML where the recipient's link goes
+    recipients: list[Recipient] = field(default_factory=list)
+
+    def personalised(self, recipient: Recipient) -> tuple[str, str]:
+        """The text and HTML bodies one recipient gets."""
+        text, body = self.text, self.html
+        for key, value in recipient.substitutions().items():
+            text, body = text.replace(key, value), body.replace(key, value)
+        return text, body
+
+
+class MailError(Exception):
+    """A send that failed; `retryable` when the same call may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None,
+                 retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+# -- the message -------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    from .i18n import format_countdown
+
+    return format_countdown(max(1, int(seconds)))
+
+
+def public_url() -> str:
+    """The site's address for links in emails (PUBLIC_URL; the request's host as a fallback)."""
+    from flask import has_request_context, request
+
+    configured = current_app.config.get("PUBLIC_URL")
+    if configured:
+        return configured.rstrip("/") + "/"
+    return request.host_url if has_request_context() else "http://localhost:5000/"
+
+
+def back_online_message(window: Any, language: str, recipients: list[Recipient]) -> Message:
+    """Render the "we're back" email for `window` in `language` (en or pt_BR)."""
+    from .i18n import LANGUAGES, label
+
+    language = language if language in LANGUAGES else "en"
+    ended_at = window.ended_at or datetime.now(UTC)
+    started_at = window.started_at or window.starts_at
+    lasted = _duration((ended_at - started_at).total_seconds()) if started_at else None
+    with force_locale(language):
+        context = {
+            "window": window,
+            "reason": label(window.reason),
+            "lasted": lasted,
+            "site_url": public_url(),
+            "unsubscribe_text": UNSUBSCRIBE_TEXT,
+            "unsubscribe_html": UNSUBSCRIBE_HTML,
+            "language": language,
+        }
+        subject = gettext("We're back: the maintenance is over")
+        text = render_template("email/back_online.txt", subject=subject, **context)
+        body = render_template("email/back_online.html", subject=subject, **context)
+    return Message(language, subject, text, body, list(recipients))
+
+
+# -- the backends ------------------------------------------------------------------------
+
+
+def outbox() -> list[dict[str, Any]]:
+    """What the memory backend sent, one dict per call (tests)."""
+    return current_app.extensions.setdefault(OUTBOX, [])
+
+
+def send(message: Message) -> None:
+    """Send `message` to all its recipients in one call of the configured backend; raise MailError."""
+    config = current_app.config
+    if len(message.recipients) > min(MAX_PERSONALIZATIONS, int(config["NOTIFY_BATCH_SIZE"])):
+        raise ValueError(f"{len(message.recipients)} recipients in one call; at most {MAX_PERSONALIZATIONS}")
+    if not message.recipients:
+        return
+    backend = config.get("MAIL_BACKEND", "console")
+    if backend == "sendgrid":
+        _send_sendgrid(message)
+    elif backend == "memory":
+        outbox().append({
+            "language": message.language,
+            "subject": message.subject,
+            "recipients": [recipient.email for recipient in message.recipients],
+            "bodies": {r.email: message.personalised(r) for r in message.recipients},
+            "message": message,
+        })
+    elif backend == "console":
+        for recipient in message.recipients:
+            text, _ = message.personalised(recipient)
+            log.info("email to %s (%s): %s\n%s", recipient.email, message.language, message.subject, text)
+    else:
+        raise MailError(f"unknown MAIL_BACKEND {backend!r}; choose from {', '.join(BACKENDS)}",
+                        retryable=False)
+
+
+def sendgrid_mail(message: Message, sender: str) -> Any:
+    """The v3 Mail: one personalization per recipient, with their unsubscribe link substituted."""
+    from sendgrid.helpers.mail import Content, From, Mail, Personalization, Substitution, To
+
+    mail = Mail()
+    mail.from_email = From(sender)
+    mail.subject = message.subject
+    # text/plain must come first (a v3 rule); the library keeps that order.
+    mail.add_content(Content("text/plain", message.text))
+    mail.add_content(Content("text/html", message.html))
+    for index, recipient in enumerate(message.recipients):
+        personalization = Personalization()
+        personalization.add_to(To(recipient.email))
+        for key, value in recipient.substitutions().items():
+            personalization.add_substitution(Substitution(key, value))
+        mail.add_personalization(personalization, index)
+    return mail
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse a Retry-After header: seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _send_sendgrid(message: Message) -> None:
+    from python_http_client.exceptions import HTTPError
+    from sendgrid import SendGridAPIClient
+
+    config = current_app.config
+    if not config.get("SENDGRID_API_KEY"):
+        raise MailError("SENDGRID_API_KEY is not set", retryable=False)
+    client = SendGridAPIClient(api_key=config["SENDGRID_API_KEY"], host=config["SENDGRID_API_HOST"])
+    timeout = float(config.get("SENDGRID_TIMEOUT_SECONDS", 10.0))
+    mail = sendgrid_mail(message, config["MAIL_FROM"])
+    try:
+        response = client.client.mail.send.post(request_body=mail.get(), timeout=timeout)
+    except HTTPError as error:
+        status = int(error.status_code)
+        headers = getattr(error, "headers", None)
+        retry_after = retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
+        body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body)
+        raise MailError(f"SendGrid answered {status}: {body[:300]}", status=status,
+                        retryable=status == 429 or status >= 500, retry_after=retry_after) from None
+    except TimeoutError as error:
+        raise MailError(f"SendGrid timed out after {timeout:g} s", retryable=True) from error
+    except (urllib.error.URLError, ConnectionError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, TimeoutError):
+            raise MailError(f"SendGrid timed out after {timeout:g} s", retryable=True) from error
+        raise MailError(f"SendGrid unreachable: {reason}", retryable=True) from error
+    if response.status_code not in (200, 202):
+        raise MailError(f"SendGrid answered {response.status_code}", status=response.status_code,
+                        retryable=response.status_code >= 500)
