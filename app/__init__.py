@@ -44,6 +44,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     from .services.alerts import register_hooks as register_alert_hooks
 
     register_alert_hooks()  # admin alerts on window transitions (SPEC §7)
+    from .services.webhooks import register_hooks as register_webhook_hooks
+
+    register_webhook_hooks()  # outbound webhooks on window transitions (SPEC §8)
     from .metrics import register_metrics
 
     register_metrics(app)
@@ -133,11 +136,11 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from . import gate
-    from .blueprints import admin, api, audit, auth, bypass, health, public, site, webhooks
+    from .blueprints import admin, analytics, api, audit, auth, bypass, health, public, site, webhooks
     from .extensions import csrf
     from .security import register_security_headers
 
-    for module in (auth, admin, api, public, audit, health, webhooks, site, bypass):
+    for module in (auth, admin, api, public, audit, analytics, health, webhooks, site, bypass):
         app.register_blueprint(module.bp)
     # The demo API takes anonymous JSON writes and no cookie grants it anything.
     csrf.exempt(site.items)

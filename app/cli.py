@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
+from datetime import UTC
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from .extensions import db
+from .maintenance.audit_view import csv_lines
 from .maintenance.state import ROLES, Actor, Mode, Reason
 from .maintenance.validation import ValidationError, validate_window
-from .maintenance.windows import public_facts, utcnow
-from .models import AuditEntry
+from .maintenance.windows import parse_moment, public_facts, utcnow
 from .services import ServiceError
 from .services import audit as audit_service
 from .services import maintenance as maintenance_service
@@ -359,29 +357,23 @@ def audit_verify() -> None:
 
 
 @audit_cli.command("export")
+@click.option("--action", default="", help="Only this action, e.g. maintenance.activated.")
+@click.option("--actor", default="", help="Only this actor, e.g. cli:deploy.")
+@click.option("--since", default=None, help="Entries at or after this moment (ISO-8601, UTC if no offset).")
+@click.option("--until", default=None, help="Entries before this moment (ISO-8601).")
 @with_appcontext
-def audit_export() -> None:
-    """Write the whole trail as CSV to standard output."""
-    writer = csv.writer(sys.stdout)
-    writer.writerow(["id", "created_at", "actor", "ip", "action", "target", "details", "hash"])
-    last_id = 0
-    while True:
-        rows = db.session.scalars(
-            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(1000)
-        ).all()
-        if not rows:
-            break
-        for row in rows:
-            writer.writerow([
-                row.id, row.created_at.isoformat(), _csv_safe(row.actor), row.ip or "",
-                row.action, _csv_safe(row.target or ""), _csv_safe(json.dumps(row.details)), row.hash,
-            ])
-        last_id = rows[-1].id
-
-
-def _csv_safe(value: str) -> str:
-    """Defuse spreadsheet formulas: a cell starting with = + - @ is read as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def audit_export(action: str, actor: str, since: str | None, until: str | None) -> None:
+    """Write the trail (or the filtered part) as formula-safe CSV to standard output, oldest first."""
+    moments: dict[str, Any] = {}
+    for name, raw in (("since", since), ("until", until)):
+        if raw:
+            try:
+                moments[name] = parse_moment(raw, utcnow()).astimezone(UTC)
+            except ValueError:
+                _fail(f"--{name}: use an ISO-8601 date, like 2026-01-31 or 2026-01-31T02:00Z.", code=2)
+    filters = audit_service.AuditFilters(action=action.strip(), actor=actor.strip(), **moments)
+    for line in csv_lines(audit_service.iter_filtered(filters)):
+        sys.stdout.write(line)
 
 
 @click.command("worker")

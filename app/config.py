@@ -87,6 +87,14 @@ class Config:
     STATE_CHANGE_RATE_LIMIT = os.environ.get("STATE_CHANGE_RATE_LIMIT", "5 per minute")
 
     STRIPE_WEBHOOK_SECRETS = _list("STRIPE_WEBHOOK_SECRETS")
+    # Webhooks (SPEC §8): Standard Webhooks receivers' whsec_ secrets, the inbox worker, outbound delivery.
+    STANDARD_WEBHOOK_SECRETS = _list("STANDARD_WEBHOOK_SECRETS")
+    WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))  # then dead letter / failed
+    WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "10"))  # doubles per retry
+    WEBHOOK_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "100"))
+    OUTBOUND_WEBHOOK_URLS = _list("OUTBOUND_WEBHOOK_URLS")
+    OUTBOUND_WEBHOOK_SECRET = os.environ.get("OUTBOUND_WEBHOOK_SECRET") or None
+    OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", "10"))
     CLI_ACTOR = _cli_actor()
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Subscribers and notifications (SPEC §7).
@@ -132,6 +140,12 @@ class TestConfig(Config):
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
     STRIPE_WEBHOOK_SECRETS = ("whsec_test_primary", "whsec_test_rotated")
+    STANDARD_WEBHOOK_SECRETS = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_cm90YXRlZC1zdGFuZGFyZC1rZXk=",  # current, rotated
+    )
+    OUTBOUND_WEBHOOK_URLS = ()
+    OUTBOUND_WEBHOOK_SECRET = None
+    WEBHOOK_BACKOFF_SECONDS = 10.0
     CLI_ACTOR = "tester"
     MAIL_BACKEND = "memory"
     SENDGRID_API_KEY = None

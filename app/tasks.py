@@ -75,3 +75,26 @@ def send_deliveries(ctx: TaskContext) -> None:
             f"{report.skipped} skipped, {report.uncertain} uncertain in {report.calls} call(s); "
             f"circuit {report.circuit}"
         )
+
+
+@task("process-webhooks", every=2.0)
+def process_webhooks(ctx: TaskContext) -> None:
+    """Process the webhook inbox in arrival order; held while the window pauses webhook processing."""
+    from .services import webhooks as webhook_service
+
+    while not ctx.should_stop():
+        report = webhook_service.process_inbox()
+        if report.handled:
+            ctx.echo(f"webhooks: {report.processed} processed, {report.retried} to retry, {report.dead} dead")
+        if report.held or report.busy or report.handled < int(current_app.config["WEBHOOK_BATCH_SIZE"]):
+            break
+
+
+@task("send-outbound-webhooks", every=5.0)
+def send_outbound_webhooks(ctx: TaskContext) -> None:
+    """POST the queued window transitions to OUTBOUND_WEBHOOK_URLS, signed (Standard Webhooks)."""
+    from .services import webhooks as webhook_service
+
+    report = webhook_service.deliver_outbound(should_stop=ctx.should_stop)
+    if report.sent or report.retried or report.failed:
+        ctx.echo(f"outbound webhooks: {report.sent} sent, {report.retried} to retry, {report.failed} failed")

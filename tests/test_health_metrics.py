@@ -60,6 +60,7 @@ def test_ready_reports_every_check_and_stays_200_without_a_worker(client):
     assert checks["worker"]["critical"] is False
     assert checks["queues"] == {"ok": True, "critical": False, "depths": {
         "expired_windows_pending": 0, "deliveries_queued": 0, "deliveries_uncertain": 0, "mail_circuit_open": 0,
+        "webhook_inbox_pending": 0, "webhook_dead_letters": 0, "outbound_webhooks_queued": 0,
     }}
     assert checks["mail_circuit"] == {"ok": True, "critical": False, "state": "closed", "failures": 0,
                                       "retry_at": None}

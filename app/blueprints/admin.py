@@ -519,3 +519,32 @@ def notify_now(window_id: int) -> Response:
         lambda: notification_service.notify_now(window_id, request_actor()),
         gettext("Subscribers will be notified within a few seconds."),
     )
+
+
+# Webhooks (SPEC §8): the inbox by status, the latest events, replay of dead letters.
+
+
+@bp.app_template_global("webhooks_panel")
+def webhooks_panel() -> dict[str, Any]:
+    """What the dashboard's webhook section shows: counts by status and the latest events."""
+    from ..services import webhooks as webhook_service
+
+    return {
+        "counts": webhook_service.counts_by_status(),
+        "events": webhook_service.latest_events(),
+        "paused": webhook_service.processing_paused(),
+    }
+
+
+@bp.post("/webhooks/<int:event_pk>/replay")
+@state_change_limit
+def webhook_replay(event_pk: int) -> Response:
+    """Put a dead-lettered webhook event back in the inbox (audited `webhook.replayed`)."""
+    from ..services import Conflict
+    from ..services import webhooks as webhook_service
+
+    def apply() -> None:
+        if webhook_service.replay(event_pk, request_actor()) is None:
+            raise Conflict(gettext("This event is not in the dead-letter queue."))
+
+    return _change(apply, gettext("The event is back in the inbox; the worker will process it."))

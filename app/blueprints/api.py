@@ -43,6 +43,7 @@ def authenticate() -> Response | None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="pausa", error="invalid_token"'
             return response
         g.actor = Actor(f"token:{token.name}", request.remote_addr, request.user_agent.string)
+        token_service.note_use(token, g.actor, request.path)
         if "admin" not in token.scope_set:
             audit.record("admin.denied", g.actor, request.path, {"method": request.method})
             db.session.commit()

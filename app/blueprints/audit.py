@@ -1,21 +1,25 @@
-"""The audit history: filtered, paged newest first."""
+"""The audit history: filtered, paged newest first, exported as CSV, and its chain verified."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, request, stream_with_context
 from flask_babel import gettext
-from sqlalchemy import select
 
-from ..extensions import db
+from ..htmx import is_fragment_request, render
+from ..maintenance.audit_view import csv_lines, diff
 from ..maintenance.windows import parse_moment, utcnow
-from ..models import AuditEntry
+from ..services import audit as audit_service
 from .auth import admin_required
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
 PAGE_SIZE = 50
+FILTER_KEYS = ("action", "actor", "since", "until")
+
+
+bp.add_app_template_global(diff, "audit_diff")
 
 
 @bp.before_request
@@ -36,33 +40,55 @@ def _date(name: str, errors: dict[str, str]) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-@bp.get("")
-def history() -> tuple[str, int]:
-    """List entries newest first, with keyset paging on the id (`?before=<id>`)."""
+def _filters() -> tuple[audit_service.AuditFilters, dict[str, str], dict[str, str]]:
+    """Read the filters from the query string: the parsed filters, the raw values, the errors."""
     errors: dict[str, str] = {}
-    action = request.args.get("action", "").strip()
-    actor = request.args.get("actor", "").strip()
     since, until = _date("since", errors), _date("until", errors)
+    filters = audit_service.AuditFilters(
+        action=request.args.get("action", "").strip(),
+        actor=request.args.get("actor", "").strip(),
+        since=since,
+        until=until,
+    )
+    raw = {key: request.args.get(key, "").strip() for key in FILTER_KEYS}
+    return filters, {key: value for key, value in raw.items() if value}, errors
+
+
+@bp.get("")
+def history() -> Response:
+    """List entries newest first, with keyset paging on the id (`?before=<id>`)."""
+    filters, raw, errors = _filters()
     before = request.args.get("before", type=int)
-    query = select(AuditEntry).order_by(AuditEntry.id.desc())
-    if action:
-        query = query.where(AuditEntry.action == action)
-    if actor:
-        query = query.where(AuditEntry.actor == actor)
-    if since:
-        query = query.where(AuditEntry.created_at >= since)
-    if until:
-        query = query.where(AuditEntry.created_at < until)
-    if before:
-        query = query.where(AuditEntry.id < before)
-    rows = [] if errors else db.session.scalars(query.limit(PAGE_SIZE + 1)).all()
-    has_more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    filters = {key: request.args.get(key, "") for key in ("action", "actor", "since", "until")}
-    return render_template(
+    rows, next_before = ([], None) if errors else audit_service.page(filters, before, PAGE_SIZE)
+    return render(
         "audit/list.html",
+        "audit/partials/results.html",
+        # htmx swaps 422 bodies (not 400), so a bad date shows its message in the results.
+        status=(422 if is_fragment_request() else 400) if errors else 200,
         entries=rows,
         errors=errors,
-        filters=filters,
-        next_before=rows[-1].id if has_more and rows else None,
-    ), (400 if errors else 200)
+        filters={key: raw.get(key, "") for key in FILTER_KEYS},
+        active_filters=raw,
+        first_page=not before,
+        next_before=next_before,
+    )
+
+
+@bp.get("/export.csv")
+def export_csv() -> Response:
+    """Stream the filtered entries, oldest first, as formula-safe CSV."""
+    filters, _raw, errors = _filters()
+    if errors:
+        return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
+    body = stream_with_context(csv_lines(audit_service.iter_filtered(filters)))
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/verify")
+def verify() -> Response:
+    """Walk the hash chain (result reused briefly unless `?force=1`) and say where it breaks."""
+    report = audit_service.cached_verify(force=request.args.get("force") == "1")
+    return render("audit/verify.html", "audit/partials/verify.html", report=report)

@@ -32,10 +32,14 @@ class ChainReport:
         return self.broken_id is None
 
 
-def verify(entries: Iterable[Mapping[str, Any]]) -> ChainReport:
-    """Walk entries in insertion order and name the first that does not chain."""
-    expected_prev = GENESIS
-    checked = 0
+def verify(
+    entries: Iterable[Mapping[str, Any]], expected_prev: str = GENESIS, checked: int = 0
+) -> ChainReport:
+    """Walk entries in insertion order and name the first that does not chain.
+
+    To resume an earlier walk, pass the hash of the last entry it checked as `expected_prev`
+    and its count as `checked`, and only the entries after it.
+    """
     for entry in entries:
         if entry["prev_hash"] != expected_prev:
             return ChainReport(checked, entry["id"], "prev_hash does not match the entry before")

@@ -1,12 +1,15 @@
-"""Webhook signature checks (Stripe's scheme), pure and constant-time."""
+"""Webhook signature checks (Stripe's scheme and Standard Webhooks), pure and constant-time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable
 
 STRIPE_TOLERANCE_SECONDS = 300
+STANDARD_TOLERANCE_SECONDS = 300
 
 
 class SignatureError(ValueError):
@@ -60,6 +63,80 @@ def verify_stripe(
             # Keep comparing after a match so timing does not reveal which one matched.
             # Compare bytes: compare_digest raises TypeError on non-ASCII text, and a
             # header may carry any latin-1 character.
+            matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
+    if not matched:
+        raise SignatureError("no signature matches")
+    return timestamp
+
+
+# -- Standard Webhooks (https://www.standardwebhooks.com/) ------------------------------------
+
+
+def standard_key(secret: str) -> bytes:
+    """Decode a `whsec_<base64>` secret into its HMAC key (a bare base64 key is accepted too)."""
+    encoded = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("a configured secret is not valid whsec_<base64>") from None
+
+
+def standard_signature(secret: str, message_id: str, timestamp: int, payload: bytes) -> str:
+    """Compute a Standard Webhooks `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`."""
+    signed = f"{message_id}.{timestamp}.".encode() + payload
+    digest = hmac.new(standard_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def standard_headers(secret: str, message_id: str, timestamp: int, payload: bytes) -> dict[str, str]:
+    """The three headers a Standard Webhooks sender puts on a request."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(secret, message_id, timestamp, payload),
+    }
+
+
+def verify_standard(
+    message_id: str | None,
+    timestamp_header: str | None,
+    signature_header: str | None,
+    payload: bytes,
+    secrets: Iterable[str],
+    now: float,
+    tolerance: int = STANDARD_TOLERANCE_SECONDS,
+) -> int:
+    """Check Standard Webhooks headers against every secret; return the timestamp.
+
+    `webhook-signature` holds space-separated `v1,<base64>` signatures; any one
+    matching any secret passes (rotation). Other versions are ignored.
+    """
+    if not message_id:
+        raise SignatureError("missing webhook-id header")
+    if not timestamp_header:
+        raise SignatureError("missing webhook-timestamp header")
+    if not signature_header:
+        raise SignatureError("missing webhook-signature header")
+    try:
+        timestamp = int(timestamp_header)
+    except ValueError:
+        raise SignatureError("webhook-timestamp is not an integer") from None
+    candidates = []
+    for part in signature_header.split(" "):
+        version, _, value = part.partition(",")
+        if version == "v1" and value:
+            candidates.append(value)
+    if not candidates:
+        raise SignatureError("no v1 signature in webhook-signature")
+    if abs(now - timestamp) > tolerance:
+        raise SignatureError("timestamp outside the tolerance")
+    secrets = [secret for secret in secrets if secret]
+    if not secrets:
+        raise SignatureError("no signing secret configured")
+    matched = False
+    for secret in secrets:
+        expected = standard_signature(secret, message_id, timestamp, payload)[len("v1,"):]
+        for candidate in candidates:
             matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureError("no signature matches")

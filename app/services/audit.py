@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from flask import current_app
+from sqlalchemy import Select, event, select, text
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -48,24 +52,143 @@ def record(
     return entry
 
 
-def iter_chain(batch: int = 1000) -> Iterator[dict[str, Any]]:
-    """Yield every entry's chain fields in insertion order, a batch at a time."""
+_CHAIN_COLUMNS = (
+    AuditEntry.id, AuditEntry.created_at, AuditEntry.actor, AuditEntry.ip, AuditEntry.user_agent,
+    AuditEntry.action, AuditEntry.target, AuditEntry.details, AuditEntry.prev_hash, AuditEntry.hash,
+)
+
+
+def _batches(query: Select[Any], batch: int) -> Iterator[dict[str, Any]]:
+    """Yield chain fields (as AuditEntry.chain_fields) of `query`'s rows by id, keyset batches.
+
+    Plain column rows, not ORM objects: walking 100,000 entries stays a matter of seconds.
+    """
     last_id = 0
     while True:
-        rows = db.session.scalars(
-            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        rows = db.session.execute(
+            query.where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
         ).all()
         if not rows:
             return
         for row in rows:
-            yield row.chain_fields()
+            fields = row._asdict()
+            fields["created_at"] = fields["created_at"].isoformat()
+            yield fields
         last_id = rows[-1].id
-        db.session.expunge_all()
+
+
+def iter_chain(batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Yield every entry's chain fields in insertion order, a batch at a time."""
+    return _batches(select(*_CHAIN_COLUMNS), batch)
 
 
 def verify_chain() -> audit_chain.ChainReport:
     """Walk the whole trail and report the first broken link, if any."""
     return audit_chain.verify(iter_chain())
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the history page, the CSV export and `flask audit export` filter on (all optional)."""
+
+    action: str = ""
+    actor: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def filtered(filters: AuditFilters) -> Select[tuple[AuditEntry]]:
+    """Select the entries matching the filters (unordered); each filter can use an index."""
+    query = select(AuditEntry)
+    if filters.action:
+        query = query.where(AuditEntry.action == filters.action)
+    if filters.actor:
+        query = query.where(AuditEntry.actor == filters.actor)
+    if filters.since:
+        query = query.where(AuditEntry.created_at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEntry.created_at < filters.until)
+    return query
+
+
+def page(
+    filters: AuditFilters, before: int | None = None, size: int = 50
+) -> tuple[list[AuditEntry], int | None]:
+    """Return one page newest first (keyset on id: `before` is the last id already shown).
+
+    Returns the entries and the `before` id of the next (older) page, or None on the last page.
+    """
+    query = filtered(filters).order_by(AuditEntry.id.desc())
+    if before:
+        query = query.where(AuditEntry.id < before)
+    rows = list(db.session.scalars(query.limit(size + 1)).all())
+    has_more = len(rows) > size
+    rows = rows[:size]
+    return rows, (rows[-1].id if has_more and rows else None)
+
+
+def iter_filtered(filters: AuditFilters, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Yield the matching entries' chain fields oldest first, a keyset batch at a time."""
+    return _batches(filtered(filters).with_only_columns(*_CHAIN_COLUMNS), batch)
+
+
+# A full walk of the chain is reused for this long; meanwhile only new entries are walked.
+FULL_WALK_SECONDS = 300.0
+
+
+@dataclass
+class _Walk:
+    at: float
+    last_id: int
+    last_hash: str
+    report: audit_chain.ChainReport
+
+
+def _walk(query: Select[Any], expected_prev: str, checked: int) -> tuple[audit_chain.ChainReport, int, str]:
+    seen: dict[str, Any] = {}
+
+    def remember() -> Iterator[dict[str, Any]]:
+        for fields in _batches(query, 5000):
+            seen["id"], seen["hash"] = fields["id"], fields["hash"]
+            yield fields
+
+    report = audit_chain.verify(remember(), expected_prev, checked)
+    return report, seen.get("id", 0), seen.get("hash", expected_prev)
+
+
+def cached_verify(force: bool = False) -> audit_chain.ChainReport:
+    """Verify the chain for the history page without walking 100,000 rows on every view.
+
+    A full walk is reused for FULL_WALK_SECONDS; in between, only entries appended since the
+    last walk are checked (against the last hash seen), so a new or altered recent entry shows
+    at once and an altered old one within minutes. `force` (the "Verify again" button) walks
+    the whole chain now. The state lives in this app object, so each process keeps its own.
+    """
+    cache = current_app.extensions.setdefault("pausa_audit_verify", {})
+    last: _Walk | None = cache.get("walk")
+    now = time.monotonic()
+    if last is not None and last.last_id:
+        # The entry the last walk ended on must still be there, unchanged (SQLite may even
+        # reuse the id of a deleted last row): otherwise walk everything again.
+        row = db.session.execute(select(*_CHAIN_COLUMNS).where(AuditEntry.id == last.last_id)).first()
+        fields = row._asdict() if row else None
+        if fields is not None:
+            fields["created_at"] = fields["created_at"].isoformat()
+        if (
+            fields is None
+            or fields["hash"] != last.last_hash
+            or audit_chain.entry_hash(fields["prev_hash"], fields) != last.last_hash
+        ):
+            last = None
+    if force or last is None or not last.report.ok or now - last.at > FULL_WALK_SECONDS:
+        report, last_id, last_hash = _walk(select(*_CHAIN_COLUMNS), audit_chain.GENESIS, 0)
+        cache["walk"] = _Walk(now, last_id, last_hash, report)
+        return report
+    query = select(*_CHAIN_COLUMNS).where(AuditEntry.id > last.last_id)
+    report, last_id, last_hash = _walk(query, last.last_hash, last.report.checked)
+    if last_id:
+        cache["walk"] = _Walk(last.at, last_id, last_hash, report)
+    return report
 
 
 class AuditImmutableError(RuntimeError):

@@ -63,6 +63,27 @@ def _mail_circuit_open() -> int:
     return int(notifications.circuit_state()["state"] == "open")
 
 
+@queue("webhook_inbox_pending")
+def _webhook_inbox_pending() -> int:
+    from . import webhooks
+
+    return webhooks.pending_count()
+
+
+@queue("webhook_dead_letters")
+def _webhook_dead_letters() -> int:
+    from . import webhooks
+
+    return webhooks.dead_count()
+
+
+@queue("outbound_webhooks_queued")
+def _outbound_webhooks_queued() -> int:
+    from . import webhooks
+
+    return webhooks.outbound_queued_count()
+
+
 def queue_depths() -> dict[str, int]:
     """Count every registered queue (raises when the database is unreachable)."""
     return {name: counter() for name, counter in QUEUES.items()}

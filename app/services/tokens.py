@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from ..extensions import db
 from ..maintenance.state import Actor
@@ -69,6 +70,28 @@ def authenticate(raw: str | None) -> ApiToken | None:
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     return token
+
+
+TOKEN_USE_AUDIT_INTERVAL = timedelta(hours=1)
+
+
+def note_use(token: ApiToken, actor: Actor, path: str | None = None) -> None:
+    """Stamp last_used_at and audit `token.used`, at most once per token per hour.
+
+    The conditional UPDATE lets only one of several concurrent requests win the hour, so the
+    trail stays readable however busy a deploy script is.
+    """
+    now = utcnow()
+    won = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token.id)
+        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_USE_AUDIT_INTERVAL))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won:
+        audit.record("token.used", actor, f"token:{token.name}", {"path": path})
+    db.session.commit()
 
 
 def list_tokens() -> list[ApiToken]:

@@ -1,0 +1,84 @@
+"""Downtime analytics for a chosen period: figures, an SVG timeline and a monthly bar chart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, render_template, request
+from flask_babel import gettext
+
+from ..i18n import label
+from ..maintenance import analytics
+from ..maintenance.windows import parse_moment, utcnow
+from ..services import analytics as analytics_service
+from .auth import admin_required
+
+bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
+
+TIMELINE_WIDTH = 1000.0
+CHART_WIDTH = 600.0
+CHART_HEIGHT = 200.0
+
+
+@bp.before_request
+@admin_required
+def guard() -> None:
+    """Only admins read downtime analytics."""
+
+
+def _moment(name: str, now: datetime, errors: dict[str, str]) -> datetime | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_moment(raw, now).astimezone(UTC)
+    except ValueError:
+        errors[name] = gettext("Use an ISO-8601 date, like 2026-01-31 or 2026-01-31T02:00Z.")
+        return None
+
+
+def hours(value: timedelta | None) -> str:
+    """Show a duration as hours and minutes, e.g. 3 h 05 min."""
+    if value is None:
+        return "—"
+    minutes = round(value.total_seconds() / 60)
+    return gettext("%(h)d h %(m)02d min", h=minutes // 60, m=minutes % 60)
+
+
+bp.add_app_template_filter(hours, "hours")
+
+
+@bp.get("")
+def downtime() -> tuple[str, int]:
+    """Figures for `?since=&until=` (ISO-8601; default the last 90 days)."""
+    now = utcnow()
+    errors: dict[str, str] = {}
+    default_since, default_until = analytics.default_period(now)
+    since = _moment("since", now, errors) or default_since
+    until = _moment("until", now, errors) or default_until
+    if not errors and until <= since:
+        errors["until"] = gettext("The end of the period must come after its start.")
+    if errors:
+        since, until = default_since, default_until
+    report = analytics_service.report(since, until, now)
+    timeline = [
+        (c, *analytics.timeline_bar(c, report.since, report.until, TIMELINE_WIDTH)) for c in report.windows
+    ]
+    lanes = sorted({c.window.reason for c in report.windows})
+    # Look each reason's words up once: hundreds of windows each naming theirs add up.
+    reason_labels = {reason: label(reason) for reason in lanes}
+    return render_template(
+        "admin/analytics.html",
+        report=report,
+        errors=errors,
+        filters={key: request.args.get(key, "") for key in ("since", "until")},
+        timeline=timeline,
+        lanes=lanes,
+        reason_labels=reason_labels,
+        timeline_width=TIMELINE_WIDTH,
+        month_bars=list(
+            zip(report.months, analytics.month_bars(report.months, CHART_WIDTH, CHART_HEIGHT), strict=True)
+        ),
+        chart_width=CHART_WIDTH,
+        chart_height=CHART_HEIGHT,
+    ), (400 if errors else 200)

@@ -1,0 +1,54 @@
+"""Admin events worth a trace: token use (hourly) and rate-limit hits, with IP and user agent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.maintenance.state import Actor
+from app.models import ApiToken, AuditEntry, utcnow
+from app.services import tokens as token_service
+
+URL = "/api/admin/maintenance"
+UA = {"User-Agent": "deploy-bot/2.0"}
+
+
+def entries(app, action):
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def test_token_use_is_audited_once_per_hour(app, client):
+    with app.app_context():
+        _, raw = token_service.create_token("ci", ["admin"], Actor("cli:test"))
+    headers = {"Authorization": f"Bearer {raw}", **UA}
+    for _ in range(3):
+        assert client.get(URL, headers=headers).status_code == 200
+    used = entries(app, "token.used")
+    assert len(used) == 1
+    assert used[0].actor == "token:ci" and used[0].target == "token:ci"
+    assert used[0].user_agent == "deploy-bot/2.0" and used[0].ip == "127.0.0.1"
+    with app.app_context():
+        db.session.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(minutes=61)))
+        db.session.commit()
+    client.get(URL, headers=headers)
+    assert len(entries(app, "token.used")) == 2
+    # An unknown token is not "used" (it is refused before that).
+    assert client.get(URL, headers={"Authorization": "Bearer pausa_nope"}).status_code == 401
+    assert len(entries(app, "token.used")) == 2
+
+
+def test_state_change_rate_limit_hits_are_audited(app, client):
+    with app.app_context():
+        _, raw = token_service.create_token("deploy", ["admin"], Actor("cli:test"))
+    headers = {"Authorization": f"Bearer {raw}", **UA}
+    statuses = [client.delete(URL, headers=headers).status_code for _ in range(8)]
+    assert statuses.count(429) == 3
+    limited = entries(app, "admin.rate_limited")
+    assert len(limited) == 1, "audited once a minute per actor, not per refused request"
+    assert limited[0].actor == "token:deploy"
+    assert limited[0].target == URL
+    assert limited[0].details["method"] == "DELETE"
+    assert limited[0].user_agent == "deploy-bot/2.0" and limited[0].ip == "127.0.0.1"
