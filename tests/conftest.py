@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,31 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@contextmanager
+def private_postgres_app(postgres_url: str, name: str, **overrides):
+    """Yield an app on a private schema of the PostgreSQL server, so nothing else running there interferes."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    schema = f"pausa_{name}_{os.getpid()}"
+    server = create_engine(postgres_url)
+    with server.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False), **overrides})
+    with app.app_context():
+        db.create_all()
+        db.session.add(MaintenanceState(id=1, version=1))
+        db.session.commit()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        with server.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        server.dispose()

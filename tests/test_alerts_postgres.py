@@ -5,18 +5,16 @@ Fails (never skips) when PostgreSQL is down, like tests/test_scheduling_postgres
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, func, select
 
-from app import create_app
 from app.extensions import db
-from app.models import AdminAlert, AuditEntry, MaintenanceState
+from app.models import AdminAlert, AuditEntry
 from app.services import alerts as alerts_service
+from tests.conftest import private_postgres_app
 from tests.support.fake_http import FakeHTTPServer
 
 
@@ -29,29 +27,8 @@ def slack():
 @pytest.fixture
 def pg_app(postgres_url, slack):
     """An app on a private schema of the PostgreSQL server, with Slack pointed at the fake server."""
-    schema = f"pausa_alerts_{os.getpid()}"
-    server = create_engine(postgres_url)
-    with server.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
-        "SLACK_WEBHOOK_URL": slack.url("/hook"),
-    })
-    with app.app_context():
-        db.create_all()
-        db.session.add(MaintenanceState(id=1, version=1))
-        db.session.commit()
-    try:
+    with private_postgres_app(postgres_url, "alerts", SLACK_WEBHOOK_URL=slack.url("/hook")) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        server.dispose()
 
 
 def race(app, work, threads=2):

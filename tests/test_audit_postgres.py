@@ -15,35 +15,19 @@ from sqlalchemy.exc import DBAPIError
 from app import create_app
 from app.extensions import db
 from app.maintenance.state import Actor
-from app.models import MaintenanceState
 from app.services import audit
+from tests.conftest import private_postgres_app
 
 
 @pytest.fixture
 def pg_app(postgres_url):
     """An app on a private schema of the PostgreSQL server, its tables built with create_all."""
-    schema = f"pausa_audit_{os.getpid()}"
-    server = create_engine(postgres_url)
-    with server.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
-    with app.app_context():
-        db.create_all()
-        db.session.add(MaintenanceState(id=1, version=1))
-        audit.record("test.one", Actor("t"), details={"n": 1})
-        audit.record("test.two", Actor("t"), details={"n": 2})
-        db.session.commit()
-    try:
-        yield app
-    finally:
+    with private_postgres_app(postgres_url, "audit") as app:
         with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        server.dispose()
+            audit.record("test.one", Actor("t"), details={"n": 1})
+            audit.record("test.two", Actor("t"), details={"n": 2})
+            db.session.commit()
+        yield app
 
 
 @pytest.mark.parametrize("statement", [

@@ -5,19 +5,17 @@ Fails (never skips) when PostgreSQL is down, like tests/test_scheduling_postgres
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, update
 
-from app import create_app
 from app.extensions import db
-from app.models import CircuitBreaker, Delivery, MaintenanceState, utcnow
+from app.models import CircuitBreaker, Delivery, utcnow
 from app.services import notifications
+from tests.conftest import private_postgres_app
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.test_notifications import ended_window, subscribe
 
@@ -31,33 +29,11 @@ def fake():
 @pytest.fixture
 def pg_app(postgres_url, fake):
     """An app on a private schema of the PostgreSQL server, talking to the fake SendGrid."""
-    schema = f"pausa_notify_{os.getpid()}"
-    server = create_engine(postgres_url)
-    with server.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
-        "MAIL_BACKEND": "sendgrid",
-        "SENDGRID_API_KEY": "SG.pg-key",
-        "SENDGRID_API_HOST": fake.url,
-        "SENDGRID_TIMEOUT_SECONDS": 5,
-        "PUBLIC_URL": "https://shop.example.com",
-    })
-    with app.app_context():
-        db.create_all()
-        db.session.add(MaintenanceState(id=1, version=1))
-        db.session.commit()
-    try:
+    with private_postgres_app(
+        postgres_url, "notify", MAIL_BACKEND="sendgrid", SENDGRID_API_KEY="SG.pg-key",
+        SENDGRID_API_HOST=fake.url, SENDGRID_TIMEOUT_SECONDS=5, PUBLIC_URL="https://shop.example.com",
+    ) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        server.dispose()
 
 
 def race(app, work, threads=2):

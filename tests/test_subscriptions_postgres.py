@@ -5,47 +5,27 @@ Fails (never skips) when PostgreSQL is down, like tests/test_scheduling_postgres
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
 
-from app import create_app
 from app.extensions import db
 from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.models import AuditEntry, Delivery, MaintenanceState, Subscriber, utcnow
+from app.models import AuditEntry, Delivery, Subscriber, utcnow
 from app.services import maintenance as maintenance_service
 from app.services import subscriptions
+from tests.conftest import private_postgres_app
 
 
 @pytest.fixture
 def pg_app(postgres_url):
     """An app on a private schema of the PostgreSQL server, so nothing else running there interferes."""
-    schema = f"pausa_subscribers_{os.getpid()}"
-    server = create_engine(postgres_url)
-    with server.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
-    with app.app_context():
-        db.create_all()
-        db.session.add(MaintenanceState(id=1, version=1))
-        db.session.commit()
-    try:
+    with private_postgres_app(postgres_url, "subscribers") as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        server.dispose()
 
 
 def activate(app) -> int:

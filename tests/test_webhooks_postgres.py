@@ -6,49 +6,28 @@ Fails (never skips) when PostgreSQL is down, like tests/test_notifications_postg
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from app import create_app
 from app.extensions import db
 from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.maintenance.windows import utcnow
-from app.models import MaintenanceState, PaymentEvent, WebhookEvent
+from app.models import PaymentEvent, WebhookEvent
 from app.services import maintenance as maintenance_service
 from app.services import webhooks as webhook_service
+from tests.conftest import private_postgres_app
 from tests.test_webhooks import stripe_event, stripe_headers
 
 
 @pytest.fixture
 def pg_app(postgres_url):
-    schema = f"pausa_webhooks_{os.getpid()}"
-    server = create_engine(postgres_url)
-    with server.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
-                      "WEBHOOK_BATCH_SIZE": 25})
-    with app.app_context():
-        db.create_all()
-        db.session.add(MaintenanceState(id=1, version=1))
-        db.session.commit()
-    try:
+    with private_postgres_app(postgres_url, "webhooks", WEBHOOK_BATCH_SIZE=25) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        server.dispose()
 
 
 def post_events(app, count: int, prefix: str = "evt") -> list[str]:

@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, func, select, text
 
-from app import create_app
 from app.extensions import db
 from app.models import AuditEntry, DemoItem, MaintenanceState, MaintenanceWindow, utcnow
 from app.services import audit as audit_service
 from app.services import maintenance as maintenance_service
 from app.worker import claim
+from tests.conftest import private_postgres_app
 
 
 @pytest.fixture
 def pg_app(postgres_url):
     """An app on a private schema of the PostgreSQL server, so nothing else running there interferes."""
-    schema = f"pausa_worker_{os.getpid()}"
-    server = create_engine(postgres_url)
-    with server.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
-    with app.app_context():
-        db.create_all()
-        db.session.add(MaintenanceState(id=1, version=1))
-        db.session.commit()
-    try:
+    with private_postgres_app(postgres_url, "worker") as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        server.dispose()
 
 
 def test_claim_skips_rows_another_worker_holds(pg_app):
