@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 STRIPE_TOLERANCE_SECONDS = 300
 STANDARD_TOLERANCE_SECONDS = 300
@@ -51,6 +51,22 @@ def verify_stripe(
         raise SignatureError("no timestamp in Stripe-Signature")
     if not candidates:
         raise SignatureError("no v1 signature in Stripe-Signature")
+    _check_fresh_and_signed(
+        timestamp, now, tolerance, candidates, secrets,
+        lambda secret: stripe_signature(secret, timestamp, payload),
+    )
+    return timestamp
+
+
+def _check_fresh_and_signed(
+    timestamp: int,
+    now: float,
+    tolerance: int,
+    candidates: list[str],
+    secrets: Iterable[str],
+    expected_for: Callable[[str], str],
+) -> None:
+    """Refuse a stale timestamp, then accept when any candidate matches any secret's signature."""
     if abs(now - timestamp) > tolerance:
         raise SignatureError("timestamp outside the tolerance")
     secrets = [secret for secret in secrets if secret]
@@ -58,7 +74,7 @@ def verify_stripe(
         raise SignatureError("no signing secret configured")
     matched = False
     for secret in secrets:
-        expected = stripe_signature(secret, timestamp, payload)
+        expected = expected_for(secret)
         for candidate in candidates:
             # Keep comparing after a match so timing does not reveal which one matched.
             # Compare bytes: compare_digest raises TypeError on non-ASCII text, and a
@@ -66,7 +82,6 @@ def verify_stripe(
             matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureError("no signature matches")
-    return timestamp
 
 
 # -- Standard Webhooks (https://www.standardwebhooks.com/) ------------------------------------
@@ -128,16 +143,8 @@ def verify_standard(
             candidates.append(value)
     if not candidates:
         raise SignatureError("no v1 signature in webhook-signature")
-    if abs(now - timestamp) > tolerance:
-        raise SignatureError("timestamp outside the tolerance")
-    secrets = [secret for secret in secrets if secret]
-    if not secrets:
-        raise SignatureError("no signing secret configured")
-    matched = False
-    for secret in secrets:
-        expected = standard_signature(secret, message_id, timestamp, payload)[len("v1,"):]
-        for candidate in candidates:
-            matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
-    if not matched:
-        raise SignatureError("no signature matches")
+    _check_fresh_and_signed(
+        timestamp, now, tolerance, candidates, secrets,
+        lambda secret: standard_signature(secret, message_id, timestamp, payload)[len("v1,"):],
+    )
     return timestamp
