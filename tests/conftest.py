@@ -258,3 +258,30 @@ def private_postgres_app(postgres_url: str, name: str, **overrides):
         with server.begin() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         server.dispose()
+
+
+def race(app, work, threads: int = 2, timeout: float = 60):
+    """Run `work()` in `threads` threads at once, each in its own app context (its own connection).
+
+    Returns (results, errors) so a test can assert on both.
+    """
+    import threading
+
+    barrier = threading.Barrier(threads)
+    results: list = []
+    errors: list = []
+
+    def run():
+        try:
+            with app.app_context():
+                barrier.wait(timeout=5)
+                results.append(work())
+        except Exception as error:  # surfaced to the test through `errors`
+            errors.append(error)
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=timeout)
+    return results, errors

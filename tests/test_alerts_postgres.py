@@ -5,7 +5,6 @@ Fails (never skips) when PostgreSQL is down, like tests/test_scheduling_postgres
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from sqlalchemy import event, func, select
 from app.extensions import db
 from app.models import AdminAlert, AuditEntry
 from app.services import alerts as alerts_service
-from tests.conftest import private_postgres_app
+from tests.conftest import private_postgres_app, race
 from tests.support.fake_http import FakeHTTPServer
 
 
@@ -30,27 +29,6 @@ def pg_app(postgres_url, slack):
     with private_postgres_app(postgres_url, "alerts", SLACK_WEBHOOK_URL=slack.url("/hook")) as app:
         yield app
 
-
-def race(app, work, threads=2):
-    """Run `work()` in `threads` threads at once, each in its own app context (its own connection)."""
-    barrier = threading.Barrier(threads)
-    results: list = []
-    errors: list = []
-
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait(timeout=5)
-                results.append(work())
-        except Exception as error:  # surfaced by the caller
-            errors.append(error)
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=30)
-    return results, errors
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Fails (never skips) when PostgreSQL is down, like tests/test_scheduling_postgres
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import CircuitBreaker, Delivery, utcnow
 from app.services import notifications
-from tests.conftest import private_postgres_app
+from tests.conftest import private_postgres_app, race
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.test_notifications import ended_window, subscribe
 
@@ -35,26 +34,6 @@ def pg_app(postgres_url, fake):
     ) as app:
         yield app
 
-
-def race(app, work, threads=2):
-    barrier = threading.Barrier(threads)
-    results: list = []
-    errors: list = []
-
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait(timeout=5)
-                results.append(work())
-        except Exception as error:  # surfaced below
-            errors.append(error)
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    return results, errors
 
 
 def test_two_workers_send_each_delivery_exactly_once(pg_app, fake):

@@ -19,7 +19,7 @@ from app.maintenance.validation import validate_window
 from app.models import AuditEntry, MaintenanceWindow, utcnow
 from app.services import Conflict
 from app.services import scheduling as scheduling_service
-from tests.conftest import private_postgres_app
+from tests.conftest import private_postgres_app, race
 
 
 @pytest.fixture
@@ -28,27 +28,6 @@ def pg_app(postgres_url):
     with private_postgres_app(postgres_url, "schedule") as app:
         yield app
 
-
-def race(app, work, threads=2):
-    """Run `work()` in `threads` threads at once, each in its own app context (its own connection)."""
-    barrier = threading.Barrier(threads)
-    results: list = []
-    errors: list = []
-
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait(timeout=5)
-                results.append(work())
-        except Exception as error:  # surfaced below
-            errors.append(error)
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=20)
-    return results, errors
 
 
 @pytest.fixture
