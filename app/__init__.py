@@ -90,6 +90,10 @@ def check_config(app: Flask) -> None:
 
     if any(normalise_path(prefix) == "/" for prefix in app.config["MAINTENANCE_ALLOWLIST"]):
         raise RuntimeError("MAINTENANCE_ALLOWLIST must not contain '/': it would allow every path.")
+    if app.config["MAINTENANCE_FAIL_MODE"] not in ("closed", "open"):
+        raise RuntimeError("MAINTENANCE_FAIL_MODE must be 'closed' or 'open'.")
+    if app.config["MAINTENANCE_STATE_REFRESH"] not in ("background", "inline"):
+        raise RuntimeError("MAINTENANCE_STATE_REFRESH must be 'background' or 'inline'.")
     if app.config.get("PLANNED_WINDOW"):
         from .maintenance.planned import parse_planned
 
@@ -97,13 +101,17 @@ def check_config(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from .database import bound_connections, bound_engine_options
     from .extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
     from .i18n import init_i18n, select_locale
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and "/instance/" in uri:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    bound_engine_options(app)
     db.init_app(app)
+    with app.app_context():
+        bound_connections(app, db.engine)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -49,11 +49,28 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Bounds on every PostgreSQL wait, in seconds (0 turns one off): opening a connection (also the
+    # wait for a free one in the pool), and one statement (the server cancels it, and the client
+    # drops the connection if the server does not answer at all). See docs/configuration.md.
+    DATABASE_CONNECT_TIMEOUT = float(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3"))
+    DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5"))
     REDIS_URL = os.environ.get("REDIS_URL") or None
     REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.5"))
 
     MAINTENANCE_GATE = _flag("MAINTENANCE_GATE", "on")
     MAINTENANCE_STATE_TTL = float(os.environ.get("MAINTENANCE_STATE_TTL", "1.0"))
+    # What a worker enforces when no store answers and it never knew any state: "closed" serves the
+    # generic "temporarily unavailable" page (503), "open" lets requests through (docs/fail-safe.md).
+    MAINTENANCE_FAIL_MODE = os.environ.get("MAINTENANCE_FAIL_MODE", "closed").strip().lower()
+    # Every worker keeps the last state it knew here and reads it on boot, before any store.
+    MAINTENANCE_STATE_FILE = os.environ.get("MAINTENANCE_STATE_FILE") or str(
+        BASE_DIR / "instance" / "gate-state.json"
+    )
+    # "background": a thread per worker revalidates every TTL, so no request waits for a store;
+    # "inline": the request that finds the TTL over revalidates (the test suite's deterministic mode).
+    MAINTENANCE_STATE_REFRESH = os.environ.get("MAINTENANCE_STATE_REFRESH", "background").strip().lower()
+    # How long a booting worker that knows nothing (no snapshot) waits for its first state.
+    MAINTENANCE_BOOT_WAIT = float(os.environ.get("MAINTENANCE_BOOT_WAIT", "1.0"))
     MAINTENANCE_ALLOWLIST = _list("MAINTENANCE_ALLOWLIST")
     MAINTENANCE_MAX_HOURS = float(os.environ.get("MAINTENANCE_MAX_HOURS", "8"))
     STATUS_POLL_MIN_SECONDS = int(os.environ.get("STATUS_POLL_MIN_SECONDS", "5"))
@@ -121,6 +138,8 @@ class Config:
     EXPOSE_WORKER_HEADER = _flag("PAUSA_WORKER_HEADER", "off")
 
     # Health and metrics (SPEC §9).
+    # The readiness check's own bound on the database's answer, shorter than a page's.
+    HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "1.0"))
     WORKER_STALE_SECONDS = float(os.environ.get("WORKER_STALE_SECONDS", "60"))
     PROMETHEUS_MULTIPROC_DIR = prometheus_multiproc_dir()
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
@@ -136,6 +155,8 @@ class TestConfig(Config):
     REDIS_URL = None
     RATELIMIT_STORAGE_URI = "memory://"
     MAINTENANCE_STATE_TTL = 0.0
+    MAINTENANCE_STATE_REFRESH = "inline"
+    MAINTENANCE_STATE_FILE = None  # tests that are about the snapshot pass a file of their own
     MAINTENANCE_GATE = True
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

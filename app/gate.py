@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from flask_login import current_user
 
 from . import htmx
-from .maintenance.cache import StateCache
+from .maintenance.cache import NONE, SnapshotFile, StateCache
 from .maintenance.gate import ALLOW, Decision, decide
 from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer, WindowState
 from .maintenance.windows import public_facts, retry_after_seconds, utcnow
@@ -23,16 +23,40 @@ STATE_CACHE_KEY = "pausa.state_cache"
 
 def init_gate(app: Flask) -> None:
     """Create this worker's state cache and install the gate before every request."""
+    config = app.config
+
+    def in_app_context(function):
+        def call():
+            with app.app_context():
+                return function()
+
+        return call
+
+    snapshot_path = config["MAINTENANCE_STATE_FILE"]
     cache = StateCache(
-        maintenance_service.read_version,
-        maintenance_service.load_gate_state,
-        ttl=app.config["MAINTENANCE_STATE_TTL"],
+        in_app_context(maintenance_service.read_version),
+        in_app_context(maintenance_service.load_gate_state),
+        ttl=config["MAINTENANCE_STATE_TTL"],
+        snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
+        fail_closed=config["MAINTENANCE_FAIL_MODE"] == "closed",
     )
     app.extensions[STATE_CACHE_KEY] = cache
-    if app.config["MAINTENANCE_GATE"]:
+    if config["MAINTENANCE_GATE"]:
         # First in line: a blocked request should cost as little as possible.
         app.before_request_funcs.setdefault(None, []).insert(0, enforce)
     init_pubsub(app, cache)
+    if config["MAINTENANCE_STATE_REFRESH"] == "background":
+        # Before the gate: the refresher starts in every worker process (gunicorn's
+        # post_worker_init starts it even earlier, before the first request).
+        app.before_request_funcs.setdefault(None, []).insert(0, lambda: start_refresher(app))
+
+
+def start_refresher(app: Flask) -> None:
+    """Start this process's state refresher; a worker that knows nothing waits briefly for a state."""
+    cache: StateCache = app.extensions[STATE_CACHE_KEY]
+    if cache.background or app.config["MAINTENANCE_STATE_REFRESH"] != "background":
+        return
+    cache.start(wait=app.config["MAINTENANCE_BOOT_WAIT"] if cache.source == NONE else 0.0)
 
 
 def state_cache() -> StateCache:

@@ -1,8 +1,12 @@
-"""Redis pub/sub: one message makes every worker of every instance revalidate its state at once.
+"""Redis: every change is published as the whole gate-state document, kept under one key too.
 
-Without Redis, each worker still revalidates every MAINTENANCE_STATE_TTL
-seconds; Redis only makes enforcement faster. Any Redis failure is logged
+A message carries the document itself, so every worker of every instance
+enforces a change at once, even one whose database connection is failing;
+the key lets a worker that cannot reach the database (or boots without a
+snapshot) learn the newest state. Without Redis, each worker still
+revalidates every MAINTENANCE_STATE_TTL seconds. Any Redis failure is logged
 once and otherwise ignored, so Redis never becomes a dependency of the gate.
+See docs/fail-safe.md.
 """
 
 from __future__ import annotations
@@ -17,11 +21,28 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from .maintenance.cache import StateCache
+from .maintenance import document
+from .maintenance.cache import DATABASE, Published, StateCache
+from .maintenance.state import GateState
+from .maintenance.windows import utcnow
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "pausa:maintenance-state"
+STATE_KEY = "pausa:gate-state"
+# Keep the stored document only if it is newer than the one already there (several writers race).
+_STORE_IF_NEWER = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, parsed = pcall(cjson.decode, held)
+  if ok and type(parsed) == 'table' and tonumber(parsed['version'])
+     and tonumber(parsed['version']) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
 NOTIFIER_KEY = "pausa.notifier"
 STATE_CHANGED = "pausa_state_changed"
 
@@ -39,13 +60,36 @@ class StateNotifier:
         self._failing = False
         self.subscribed = threading.Event()
 
-    def publish(self, version: int | str = "") -> None:
-        """Tell every worker that the state moved; never raise."""
+    def publish(self, state: GateState) -> None:
+        """Store the state's document if it is the newest, and send it to every worker; never raise."""
+        text = document.dumps(state, utcnow())
         try:
-            self._client.publish(CHANNEL, str(version))
+            pipeline = self._client.pipeline(transaction=False)
+            pipeline.eval(_STORE_IF_NEWER, 1, STATE_KEY, text, state.version)
+            pipeline.publish(CHANNEL, text)
+            pipeline.execute()
             self._recovered()
         except redis.RedisError as error:
             self._failed("publish", error)
+
+    def store(self, state: GateState) -> None:
+        """Keep the state's document under the key if it is the newest (a re-publication); never raise."""
+        try:
+            self._client.eval(_STORE_IF_NEWER, 1, STATE_KEY, document.dumps(state, utcnow()), state.version)
+            self._recovered()
+        except redis.RedisError as error:
+            self._failed("store", error)
+
+    def read(self) -> Published | None:
+        """Return the newest published state, or None when there is none (raises when Redis fails)."""
+        text = self._client.get(STATE_KEY)
+        if text is None:
+            return None
+        try:
+            return document.loads(text)
+        except document.DocumentError as error:
+            log.warning("ignoring the gate state stored in Redis: %s", error)
+            return None
 
     def ensure_listening(self) -> None:
         """Start this process's listener once (after a fork the parent's thread is gone)."""
@@ -74,12 +118,14 @@ class StateNotifier:
                 self.subscribed.set()
                 # Anything may have changed while we were not listening.
                 self._cache.invalidate()
+                if self._cache.source == DATABASE:  # Redis may have restarted empty: seed the key
+                    self.store(self._cache.current())
                 self._recovered()
                 backoff = 0.5
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
-                        self._cache.invalidate()
+                        self._received(message.get("data"))
             except (redis.RedisError, OSError) as error:
                 self.subscribed.clear()
                 self._failed("subscribe", error)
@@ -89,6 +135,14 @@ class StateNotifier:
                 if pubsub is not None:
                     with contextlib.suppress(redis.RedisError, OSError):
                         pubsub.close()
+
+    def _received(self, data: bytes | str | None) -> None:
+        """Enforce a published document at once, then confirm it against the database."""
+        try:
+            self._cache.adopt(*document.loads(data or b""))
+        except document.DocumentError:
+            pass  # an older Pausa publishes only the version: the revalidation below covers it
+        self._cache.invalidate()
 
     def _failed(self, what: str, error: Exception) -> None:
         if not self._failing:
@@ -108,6 +162,7 @@ def init_pubsub(app: Flask, cache: StateCache) -> None:
         return
     notifier = StateNotifier(url, cache, timeout=app.config["REDIS_TIMEOUT"])
     app.extensions[NOTIFIER_KEY] = notifier
+    cache.set_redis(fallback=notifier.read, on_database_state=notifier.store)
     # First in line, before the gate: a worker that only ever answers blocked requests
     # must still subscribe (gunicorn's post_worker_init starts it even earlier).
     app.before_request_funcs.setdefault(None, []).insert(0, notifier.ensure_listening)
@@ -120,17 +175,19 @@ def mark_state_changed(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    """Once a state change is committed, revalidate here and tell every other worker."""
+    """Once a state change is committed, enforce it here at once and send it to every other worker."""
     if not session.info.pop(STATE_CHANGED, False) or not has_app_context():
         return
     from .gate import STATE_CACHE_KEY
 
     cache: StateCache | None = current_app.extensions.get(STATE_CACHE_KEY)
-    if cache is not None:
-        cache.invalidate()
+    if cache is None:
+        return
+    cache.invalidate()
+    state = cache.refresh()  # the database has just answered: read the new state right away
     notifier: StateNotifier | None = current_app.extensions.get(NOTIFIER_KEY)
-    if notifier is not None:
-        notifier.publish()
+    if notifier is not None and cache.source == DATABASE:
+        notifier.publish(state)
 
 
 @event.listens_for(Session, "after_rollback")

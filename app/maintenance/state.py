@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 class Mode(enum.StrEnum):
@@ -62,6 +62,29 @@ class GateState:
     stale: bool = False
     # Ids of the bypass links that still work (not revoked, not expired, for a live window).
     bypass_links: frozenset[int] = frozenset()
+    # True only for the stand-in state of MAINTENANCE_FAIL_MODE=closed: nothing at all is known.
+    unknown: bool = False
+
+
+UNKNOWN_WINDOW_ID = 0
+"""The id of the stand-in window; real windows are numbered from 1."""
+
+
+def unknown_state() -> GateState:
+    """Stand in when no store answers and nothing was ever known: one open-ended full window.
+
+    Allowlisted paths (health checks, webhooks, the admin) still pass the gate;
+    everything else gets the generic "temporarily unavailable" page.
+    """
+    window = WindowState(
+        id=UNKNOWN_WINDOW_ID,
+        status=Status.ACTIVE,
+        mode=Mode.FULL,
+        reason=Reason.OTHER,
+        message="",
+        starts_at=datetime(2000, 1, 1, tzinfo=UTC),
+    )
+    return GateState(version=0, windows=(window,), stale=True, unknown=True)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select, text
 
+from ..database import bounded
 from ..extensions import db
 from ..maintenance.cache import StateCache
 from ..maintenance.windows import utcnow, window_in_effect
@@ -117,8 +118,9 @@ def _describe(error: BaseException) -> str:
 def check_database() -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        db.session.execute(text("SELECT 1"))
-        db.session.commit()
+        with bounded(current_app.config["HEALTH_CHECK_TIMEOUT"]):
+            db.session.execute(text("SELECT 1"))
+            db.session.commit()
     except Exception as error:  # a health check reports failures, it never raises
         db.session.rollback()
         return {"ok": False, "critical": True, "error": _describe(error)}
@@ -199,15 +201,13 @@ def check_mail_circuit() -> dict[str, Any]:
 
 
 def check_state(cache: StateCache, now: datetime) -> dict[str, Any]:
-    """The gate's cached state: stale means the database was unreachable at the last revalidation."""
+    """The gate's state: where it comes from and how old it is; stale means the database did not confirm it."""
     state = cache.get()
     return {
+        **cache.describe(now),
         "ok": not state.stale,
         "critical": True,
-        "version": state.version,
-        "stale": state.stale,
         "active": window_in_effect(state, now) is not None,
-        "error": cache.last_error,
     }
 
 
