@@ -35,9 +35,14 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Subscribe this worker to state changes at boot, before its first request."""
+    """Follow the maintenance state from boot, before the first request: refresher and subscription."""
     app = getattr(worker, "wsgi", None)
-    notifier = getattr(app, "extensions", {}).get("pausa.notifier")
+    if app is None or not hasattr(app, "extensions"):
+        return
+    from app.gate import start_refresher
+
+    start_refresher(app)
+    notifier = app.extensions.get("pausa.notifier")
     if notifier is not None:
         notifier.ensure_listening()
 

@@ -6,12 +6,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from flask import Flask, Response, current_app, g, jsonify, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from . import htmx
 from .maintenance.cache import NONE, SnapshotFile, StateCache
 from .maintenance.gate import ALLOW, Decision, decide
-from .maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer, WindowState
+from .maintenance.state import ANONYMOUS, UNKNOWN_WINDOW_ID, GateState, RequestFacts, Viewer, WindowState
 from .maintenance.windows import public_facts, retry_after_seconds, utcnow
 from .pubsub import init_pubsub
 from .services import bypass as bypass_service
@@ -135,6 +136,10 @@ def blocked_response(decision: Decision) -> Response:
     window = decision.window
     if wants_json():
         facts = public_facts(window, now)
+        if window is not None and window.id == UNKNOWN_WINDOW_ID:
+            facts["message"] = gettext(
+                "The service is temporarily unavailable. Please try again in a few minutes."
+            )
         response = jsonify(
             error="maintenance",
             message=facts["message"],

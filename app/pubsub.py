@@ -138,10 +138,9 @@ class StateNotifier:
 
     def _received(self, data: bytes | str | None) -> None:
         """Enforce a published document at once, then confirm it against the database."""
-        try:
+        # An older Pausa publishes only the version: the revalidation below covers it.
+        with contextlib.suppress(document.DocumentError):
             self._cache.adopt(*document.loads(data or b""))
-        except document.DocumentError:
-            pass  # an older Pausa publishes only the version: the revalidation below covers it
         self._cache.invalidate()
 
     def _failed(self, what: str, error: Exception) -> None:

@@ -210,7 +210,8 @@ class StateCache:
             self._state = replace(state, stale=False)
             self.source = source
             self.confirmed_at = published_at or self._wall_clock()
-            self._save(self._state)
+            if source != SNAPSHOT:
+                self._save(self._state)
             return True
 
     def _from_database(self, state: GateState) -> None:
@@ -230,12 +231,17 @@ class StateCache:
         if self.last_error is None:
             log.warning("maintenance state: the database is unavailable, keeping last known: %s", error)
         self.last_error = f"{type(error).__name__}: {error}"
-        published = self._read_fallback()
-        if published is not None and self.adopt(*published):
-            log.warning("maintenance state: took version %d from Redis", published[0].version)
+        # Another worker may have seen a change this one missed: Redis's copy, else this host's file
+        # (the worker that made the change wrote it). Only a newer version is ever taken.
+        for source, published in ((REDIS, self._read_fallback), (SNAPSHOT, self._read_snapshot)):
+            found = published()
+            if found is not None and self.adopt(*found, source=source):
+                log.warning("maintenance state: took version %d from %s", found[0].version, source)
+        if self._state is not None:
             self._state = replace(self._state, stale=True)
-        elif self._state is not None:
-            self._state = replace(self._state, stale=True)
+
+    def _read_snapshot(self) -> Published | None:
+        return self._snapshot.read() if self._snapshot is not None else None
 
     def _read_fallback(self) -> Published | None:
         if self._fallback is None:

@@ -201,7 +201,7 @@ def check_mail_circuit() -> dict[str, Any]:
 
 
 def check_state(cache: StateCache, now: datetime) -> dict[str, Any]:
-    """The gate's state: where it comes from and how old it is; stale means the database did not confirm it."""
+    """The gate's state: where it comes from, how old it is; stale when the database did not confirm it."""
     state = cache.get()
     return {
         **cache.describe(now),

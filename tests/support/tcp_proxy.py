@@ -9,7 +9,13 @@ import threading
 
 
 class TcpProxy:
-    """Forward 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new ones."""
+    """Forward 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new ones.
+
+    `hang()` is the nastier fault: connections are still accepted, but nothing is
+    forwarded either way (a frozen server, a black-holed network path), so a client
+    without its own deadline waits forever. `restore()` ends either fault; connections
+    held during a hang are then dropped.
+    """
 
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
@@ -18,6 +24,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._open = True
+        self._hung = False
+        self._held: set[socket.socket] = set()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -34,9 +42,20 @@ class TcpProxy:
                 _close(sock)
             self._sockets.clear()
 
+    def hang(self) -> None:
+        """Accept connections but answer nothing, on new and open connections alike."""
+        with self._lock:
+            self._hung = True
+
     def restore(self) -> None:
         with self._lock:
             self._open = True
+            if self._hung:
+                self._hung = False
+                for sock in list(self._sockets | self._held):
+                    _close(sock)
+                self._sockets.clear()
+                self._held.clear()
 
     def close(self) -> None:
         self.cut()
@@ -53,6 +72,9 @@ class TcpProxy:
                 if not self._open:
                     _close(client)
                     continue
+                if self._hung:
+                    self._held.add(client)  # accepted, never answered
+                    continue
                 try:
                     upstream = socket.create_connection(self.target, timeout=5)
                 except OSError:
@@ -67,6 +89,12 @@ class TcpProxy:
         selector.register(upstream, selectors.EVENT_READ, client)
         try:
             while True:
+                if self._hung:  # leave the bytes unread: neither side hears from the other
+                    selector.select(timeout=0.05)
+                    with self._lock:
+                        if client not in self._sockets:
+                            return
+                    continue
                 for key, _ in selector.select(timeout=0.5):
                     data = key.fileobj.recv(65536)
                     if not data:

@@ -1,0 +1,282 @@
+"""The gate state outlives its stores: snapshot on boot, Redis's copy, fail modes, no store on the request path."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from hypothesis import given
+
+from app.maintenance import document
+from app.maintenance.cache import DATABASE, NONE, REDIS, SNAPSHOT, SnapshotFile, StateCache
+from app.maintenance.gate import decide
+from app.maintenance.state import ANONYMOUS, GateState, unknown_state
+
+from .factories import NOW, PROPERTY, facts, gate_states, seconds, state, upcoming, window
+from .test_cache import TTL, FakeClock, Store
+
+
+def later(how_many: float = 1.0):
+    return NOW + seconds(how_many)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def store():
+    return Store()
+
+
+def make_cache(store, clock, **options) -> StateCache:
+    return StateCache(store.read_version, store.load_state, ttl=TTL, clock=clock, wall_clock=lambda: NOW, **options)
+
+
+# The document.
+
+
+@PROPERTY
+@given(gate_states)
+def test_a_document_round_trips_every_state(original):
+    restored, published_at = document.loads(document.dumps(original, NOW))
+    assert published_at == NOW
+    assert restored.version == original.version
+    assert restored.windows == original.windows
+    assert restored.bypass_links == original.bypass_links
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "", "null", "[]", "{}", '{"format": 2, "version": 1, "windows": [], "bypass_links": []}',
+        '{"format": 1, "version": -1, "windows": [], "bypass_links": []}',
+        '{"format": 1, "version": true, "windows": [], "bypass_links": []}',
+        '{"format": 1, "version": 1, "windows": [{"id": 1}], "bypass_links": []}',
+        '{"format": 1, "version": 1, "windows": [], "bypass_links": ["x"]}',
+    ],
+)
+def test_a_malformed_document_is_refused(text):
+    with pytest.raises(document.DocumentError):
+        document.loads(text)
+
+
+def test_a_document_refuses_a_time_without_an_offset():
+    data = document.to_document(state(window()))
+    data["windows"][0]["starts_at"] = "2026-03-14T11:50:00"
+    with pytest.raises(document.DocumentError):
+        document.from_document(data)
+
+
+def test_the_document_carries_no_secret_or_personal_field():
+    data = document.to_document(state(window(message="Deploying"), version=7))
+    assert set(data) == {"format", "version", "published_at", "windows", "bypass_links"}
+    assert "created_by" not in data["windows"][0] and "started_by" not in data["windows"][0]
+
+
+# The snapshot file.
+
+
+def test_the_snapshot_is_read_on_boot_before_any_store(tmp_path, store, clock):
+    snapshot = SnapshotFile(tmp_path / "gate-state.json")
+    snapshot.write(state(window(), version=9), NOW)
+    store.fail_reads = ConnectionError("database is down")
+    cache = make_cache(store, clock, snapshot=snapshot)
+    assert cache.source == SNAPSHOT
+    got = cache.get()
+    assert got.windows == (window(),) and got.version == 9 and got.stale
+    assert cache.describe(later(30))["age_seconds"] == pytest.approx(30, abs=1)
+
+
+def test_a_state_loaded_from_the_database_is_saved_for_the_next_boot(tmp_path, store, clock):
+    path = tmp_path / "gate-state.json"
+    store.change(window())
+    make_cache(store, clock, snapshot=SnapshotFile(path)).get()
+    saved, _ = document.loads(path.read_text())
+    assert saved.windows == (window(),) and saved.version == store.version
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"format": 99}', "\x00\x01"])
+def test_a_damaged_snapshot_is_ignored_with_a_warning(tmp_path, store, clock, caplog, content):
+    path = tmp_path / "gate-state.json"
+    path.write_text(content)
+    caplog.set_level(logging.WARNING, logger="app.maintenance.cache")
+    cache = make_cache(store, clock, snapshot=SnapshotFile(path))
+    assert cache.source == NONE
+    assert "ignoring the gate-state snapshot" in caplog.text
+
+
+def test_the_snapshot_is_replaced_whole(tmp_path, store, clock):
+    path = tmp_path / "gate-state.json"
+    cache = make_cache(store, clock, snapshot=SnapshotFile(path))
+    for n in range(5):
+        store.change(window(id=n + 1))
+        clock.advance(TTL)
+        cache.get()
+    assert [p.name for p in tmp_path.iterdir()] == ["gate-state.json"]  # no temporary file left behind
+    assert document.loads(path.read_text())[0].windows == (window(id=5),)
+
+
+# A store failure never drops maintenance.
+
+
+def test_a_worker_that_missed_a_change_takes_it_from_the_file_another_worker_wrote(tmp_path, clock):
+    """Two workers of one host: the first sees the activation, the database dies before the second does."""
+    shared = tmp_path / "gate-state.json"
+    database = Store()
+    first = make_cache(database, clock, snapshot=SnapshotFile(shared))
+    second = make_cache(database, clock, snapshot=SnapshotFile(shared))
+    assert first.get().windows == () and second.get().windows == ()
+    database.change(window())
+    first.invalidate()
+    assert first.get().windows == (window(),)  # the worker that made the change
+    database.fail_reads = ConnectionError("cut")
+    clock.advance(TTL)
+    got = second.get()
+    assert got.windows == (window(),), "the second worker must enforce the window it never read"
+    assert second.source == SNAPSHOT and got.stale
+
+
+def test_an_older_copy_never_replaces_a_newer_state(tmp_path, store, clock):
+    path = tmp_path / "gate-state.json"
+    SnapshotFile(path).write(state(version=1), NOW)  # an old "no maintenance" file
+    store.change(window())
+    cache = make_cache(store, clock, snapshot=SnapshotFile(path))
+    cache.get()
+    SnapshotFile(path).write(state(version=1), NOW)
+    store.fail_reads = ConnectionError("cut")
+    clock.advance(TTL)
+    got = cache.get()
+    assert got.windows == (window(),) and got.stale
+
+
+def test_redis_copy_is_taken_when_newer_and_the_database_fails(store, clock):
+    published = (state(window(), version=5), NOW)
+    cache = make_cache(store, clock, fallback=lambda: published)
+    store.fail_reads = ConnectionError("cut")
+    got = cache.get()
+    assert got.windows == (window(),) and got.version == 5
+    assert cache.source == REDIS and got.stale
+
+
+def test_a_failing_redis_copy_keeps_the_last_state(store, clock):
+    def broken():
+        raise TimeoutError("redis is gone too")
+
+    store.change(window())
+    cache = make_cache(store, clock, fallback=broken)
+    cache.get()
+    store.fail_reads = ConnectionError("cut")
+    clock.advance(TTL)
+    assert cache.get().windows == (window(),)
+
+
+def test_the_database_is_the_authority_when_it_answers(store, clock):
+    """A published copy may be newer, but once the database answers its state wins (a restore)."""
+    cache = make_cache(store, clock)
+    assert cache.adopt(state(window(), version=50), NOW)
+    assert cache.current().windows == (window(),)
+    got = cache.get()
+    assert got.windows == () and cache.source == DATABASE
+
+
+def test_adopt_takes_only_newer_versions(store, clock):
+    cache = make_cache(store, clock)
+    cache.get()
+    assert not cache.adopt(state(window(), version=store.version), NOW)
+    assert cache.adopt(state(window(), version=store.version + 1), NOW)
+    assert cache.current().windows == (window(),)
+
+
+# The fail mode, when nothing at all is known.
+
+
+def test_fail_closed_blocks_everything_but_the_allowlist(store, clock):
+    store.fail_reads = ConnectionError("no database, no snapshot, no redis")
+    cache = make_cache(store, clock, fail_closed=True)
+    got = cache.get()
+    assert got.unknown and got.stale
+    assert decide(facts("/"), ANONYMOUS, "203.0.113.9", got, NOW).blocked
+    assert decide(facts("/account", "POST"), ANONYMOUS, "203.0.113.9", got, NOW).blocked
+    assert not decide(facts("/health/live"), ANONYMOUS, "203.0.113.9", got, NOW).blocked
+    assert cache.describe(NOW)["source"] == NONE and cache.describe(NOW)["fail_mode"] == "closed"
+
+
+def test_fail_open_lets_everything_through(store, clock):
+    store.fail_reads = ConnectionError("no database")
+    cache = make_cache(store, clock, fail_closed=False)
+    got = cache.get()
+    assert got == GateState(stale=True)
+    assert not decide(facts("/"), ANONYMOUS, None, got, NOW).blocked
+
+
+def test_fail_closed_ends_as_soon_as_a_store_answers(store, clock):
+    store.fail_reads = ConnectionError("down")
+    cache = make_cache(store, clock, fail_closed=True)
+    assert cache.get().unknown
+    store.fail_reads = None
+    clock.advance(TTL)
+    got = cache.get()
+    assert not got.unknown and got.windows == ()
+
+
+def test_the_stand_in_window_is_never_a_real_one():
+    assert unknown_state().windows[0].id == 0
+    assert all(w.id >= 1 for w in (window(), upcoming()))
+
+
+# The background refresher: a request never touches a store.
+
+
+def test_with_the_refresher_running_get_never_reads_a_store(store):
+    cache = StateCache(store.read_version, store.load_state, ttl=0.05)
+    cache.start(wait=2)
+    try:
+        assert cache.background
+        reads = store.version_reads
+        store.fail_reads = None
+        for _ in range(1000):
+            cache.get()
+        # Only the refresher reads (about one read per TTL), never a thousand.
+        assert store.version_reads - reads < 100
+    finally:
+        cache.stop()
+
+
+def test_the_refresher_follows_changes_and_wakes_on_invalidate(store):
+    cache = StateCache(store.read_version, store.load_state, ttl=60)
+    cache.start(wait=2)
+    try:
+        store.change(window())
+        cache.invalidate()
+        deadline = time.monotonic() + 2
+        while cache.get().windows != (window(),) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cache.get().windows == (window(),)
+    finally:
+        cache.stop()
+
+
+def test_a_hanging_store_never_holds_a_request(store):
+    """The refresher may wait on a hung database; the request path answers at once meanwhile."""
+    release = threading.Event()
+    store.change(window())
+
+    def hanging_read() -> int:
+        release.wait(10)
+        return store.version
+
+    cache = StateCache(hanging_read, store.load_state, ttl=0.01)
+    cache.adopt(state(window(), version=store.version), NOW, source=DATABASE)
+    cache.start()
+    try:
+        started = time.perf_counter()
+        for _ in range(100):
+            assert cache.get().windows == (window(),)
+        assert time.perf_counter() - started < 0.5
+    finally:
+        release.set()
+        cache.stop()
