@@ -111,6 +111,9 @@ def _dispose_engines():
     yield
     while _CREATED_APPS:
         created = _CREATED_APPS.pop()
+        cache = created.extensions.get("pausa.state_cache")
+        if cache is not None:
+            cache.stop()  # a background refresher would reconnect after the test
         with created.app_context():
             db.session.remove()
             for engine in db.engines.values():

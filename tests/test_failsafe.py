@@ -1,0 +1,226 @@
+"""The gate holds when the database does not: PostgreSQL cut or hung through a TCP proxy, real Redis.
+
+Every app here runs as production does: a background refresher per worker
+(MAINTENANCE_STATE_REFRESH=background), a snapshot file, bounded database
+waits. Fails (never skips) when PostgreSQL or Redis is down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from app.gate import STATE_CACHE_KEY
+from tests.conftest import make_app
+from tests.support.tcp_proxy import TcpProxy
+from tests.test_production_stack import activate_in, end_in, second_instance, wait_until
+from tests.test_webhooks import stripe_event, stripe_headers
+
+BLOCKED_PATHS = ("/", "/account", "/api/v1/ping")
+PRODUCTION_LIKE = {
+    "MAINTENANCE_STATE_REFRESH": "background",
+    "MAINTENANCE_STATE_TTL": 0.2,
+    "DATABASE_CONNECT_TIMEOUT": 2,
+    "DATABASE_STATEMENT_TIMEOUT": 1,
+    "HEALTH_CHECK_TIMEOUT": 0.5,
+}
+
+
+@pytest.fixture
+def proxy(postgres_url):
+    target = urlsplit(postgres_url.replace("postgresql+psycopg", "postgresql"))
+    proxy = TcpProxy(target.hostname, target.port or 5432)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_redis_copy(redis_url):
+    """Start without a document another test published (versions of other databases would win)."""
+    import redis
+
+    from app.pubsub import STATE_KEY
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(STATE_KEY)
+    yield
+    client.delete(STATE_KEY)
+    client.close()
+
+
+@pytest.fixture
+def snapshot(tmp_path):
+    return str(tmp_path / "instance" / "gate-state.json")
+
+
+def worker(tmp_path, proxy, postgres_url, snapshot, first=None, **overrides):
+    """One gunicorn worker's app: the first builds the database, later ones share it."""
+    config = {**PRODUCTION_LIKE, "MAINTENANCE_STATE_FILE": snapshot, **overrides}
+    if first is None:
+        app = make_app(tmp_path, database_url=proxy.url_for(postgres_url), **config)
+    else:
+        app = second_instance(first, **config)
+    app.test_client().get("/health/live")  # boots the refresher, as gunicorn's post_worker_init does
+    return app
+
+
+def statuses(app, paths=BLOCKED_PATHS) -> dict[str, int]:
+    client = app.test_client()
+    return {path: client.get(path).status_code for path in paths}
+
+
+def recovered(app) -> bool:
+    """Tell whether every path is served by the app again (the account page asks for a login)."""
+    return statuses(app) == {"/": 200, "/account": 302, "/api/v1/ping": 200}
+
+
+def within(seconds: float, call):
+    """Run `call` in a thread; fail (instead of hanging the suite) if it takes longer than `seconds`."""
+    outcome: dict = {}
+
+    def run():
+        started = time.perf_counter()
+        outcome["value"] = call()
+        outcome["took"] = time.perf_counter() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds + 5)
+    assert "took" in outcome, f"no answer within {seconds + 5} s: it hangs"
+    assert outcome["took"] <= seconds, f"took {outcome['took']:.3f} s, over {seconds} s"
+    return outcome["value"]
+
+
+def test_a_worker_that_missed_the_activation_still_blocks_when_the_database_is_cut(
+    tmp_path, proxy, postgres_url, snapshot
+):
+    """Activate, cut PostgreSQL at once: the other worker of the host blocks too, for the whole outage."""
+    first = worker(tmp_path, proxy, postgres_url, snapshot)
+    other = worker(tmp_path, proxy, postgres_url, snapshot, first=first, MAINTENANCE_STATE_TTL=1.0)
+    assert statuses(other)["/"] == 200
+    activate_in(first, message="Migrating the database", eta="1h")
+    proxy.cut()  # before `other` revalidated (TTL 1 s)
+    # Within the propagation budget the other worker learns it from the file the first one wrote...
+    wait_until(lambda: statuses(other, ("/",)) == {"/": 503}, timeout=3.0, step=0.05)
+    # ...and from then on lets nothing through, on either worker.
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        for app in (first, other):
+            assert set(statuses(app).values()) == {503}
+    page = other.test_client().get("/account").get_data(as_text=True)
+    assert "Migrating the database" in page
+    ready = other.test_client().get("/health/ready").json["checks"]["maintenance_state"]
+    assert ready["source"] == "snapshot" and ready["stale"] is True
+
+
+def test_a_worker_restarted_during_the_cut_enforces_the_last_state(tmp_path, proxy, postgres_url, snapshot):
+    first = worker(tmp_path, proxy, postgres_url, snapshot)
+    activate_in(first, message="Restoring a backup", eta="1h")
+    proxy.cut()
+    restarted = worker(tmp_path, proxy, postgres_url, snapshot, first=first)  # a fresh process, no memory
+    client = restarted.test_client()
+    for path in BLOCKED_PATHS:
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert response.headers["X-Maintenance"] == "active"
+    assert "Restoring a backup" in client.get("/").get_data(as_text=True)
+    assert client.get("/health/live").status_code == 200
+
+    proxy.restore()
+    end_in(first)
+    wait_until(lambda: recovered(restarted), timeout=5.0, step=0.1)
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_the_fail_mode_decides_when_nothing_is_known(tmp_path, proxy, postgres_url, snapshot, mode):
+    first = worker(tmp_path, proxy, postgres_url, snapshot)
+    proxy.cut()
+    blank = worker(
+        tmp_path, proxy, postgres_url, str(tmp_path / "elsewhere" / "none.json"), first=first,
+        MAINTENANCE_FAIL_MODE=mode, MAINTENANCE_BOOT_WAIT=0.5,
+    )
+    client = blank.test_client()
+    assert client.get("/health/live").status_code == 200
+    home = client.get("/")
+    ping = client.get("/api/v1/ping")
+    if mode == "closed":
+        assert home.status_code == 503 and ping.status_code == 503
+        assert "temporarily unavailable" in home.get_data(as_text=True)
+        assert int(home.headers["Retry-After"]) > 0
+        assert ping.json["error"] == "maintenance"
+        assert "temporarily unavailable" in ping.json["message"]
+        assert 'name="email"' not in home.get_data(as_text=True)  # nothing to subscribe to
+        state = client.get("/health/ready").json["checks"]["maintenance_state"]
+        assert state["source"] == "none" and state["unknown"] is True and state["fail_mode"] == "closed"
+    else:
+        assert home.status_code == 200 and ping.status_code == 200
+
+
+def test_redis_carries_the_state_to_a_worker_with_no_snapshot(tmp_path, proxy, postgres_url, redis_url, snapshot):
+    first = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
+    activate_in(first, message="Published through Redis", eta="1h")
+    proxy.cut()
+    other_host = worker(
+        tmp_path, proxy, postgres_url, str(tmp_path / "other-host" / "gate-state.json"), first=first,
+        REDIS_URL=redis_url,
+    )
+    assert set(statuses(other_host).values()) == {503}
+    assert "Published through Redis" in other_host.test_client().get("/").get_data(as_text=True)
+    state = other_host.test_client().get("/health/ready").json["checks"]["maintenance_state"]
+    assert state["source"] == "redis"
+
+
+def test_a_published_change_is_enforced_without_the_database(tmp_path, proxy, postgres_url, redis_url, snapshot):
+    """The message carries the document: a worker whose database link is down still gets the change."""
+    first = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
+    target = urlsplit(postgres_url.replace("postgresql+psycopg", "postgresql"))
+    other_proxy = TcpProxy(target.hostname, target.port or 5432)
+    try:
+        other = make_app(
+            tmp_path / "other", database_url=other_proxy.url_for(postgres_url),
+            **{**PRODUCTION_LIKE, "MAINTENANCE_STATE_TTL": 60.0},
+            REDIS_URL=redis_url, MAINTENANCE_STATE_FILE=str(tmp_path / "other" / "gate-state.json"),
+        )
+        other.test_client().get("/health/live")
+        from app.pubsub import NOTIFIER_KEY
+
+        assert other.extensions[NOTIFIER_KEY].subscribed.wait(5)
+        other_proxy.cut()  # this instance alone lost its database
+        activate_in(first, message="Carried by the message", eta="1h")
+        wait_until(lambda: statuses(other, ("/",)) == {"/": 503}, timeout=1.0)
+    finally:
+        other_proxy.close()
+
+
+def test_a_hung_database_holds_no_request_that_does_not_need_it(tmp_path, proxy, postgres_url, snapshot):
+    """PostgreSQL accepts and never answers: the gate, health and status answer at once; the rest is bounded."""
+    app = worker(tmp_path, proxy, postgres_url, snapshot)
+    activate_in(app, message="Hung but holding", eta="1h")
+    client = app.test_client()
+    assert client.get("/").status_code == 503
+    proxy.hang()
+    time.sleep(0.5)  # the refresher is now stuck on the hung database
+    worst = 0.0
+    for _ in range(20):
+        started = time.perf_counter()
+        assert within(1.0, lambda: client.get("/health/live").status_code) == 200
+        worst = max(worst, time.perf_counter() - started)
+    assert worst < 0.1, f"/health/live took {worst * 1000:.0f} ms"
+    for path in BLOCKED_PATHS:
+        assert within(0.1, lambda path=path: client.get(path).status_code) == 503
+    assert within(0.1, lambda: client.get("/maintenance/status.json").json["active"]) is True
+    # What needs the database gives up within its bound, with a clear 503 (Stripe will retry).
+    body = stripe_event("evt_hung_database")
+    webhook = within(6.0, lambda: client.post("/webhooks/stripe", data=body, headers=stripe_headers(body)))
+    assert webhook.status_code == 503
+    ready = within(3.0, lambda: client.get("/health/ready"))
+    assert ready.status_code == 503 and ready.json["checks"]["database"]["ok"] is False
+
+    proxy.restore()
+    wait_until(lambda: client.get("/health/ready").status_code == 200, timeout=10.0, step=0.2)
+    end_in(app)
+    wait_until(lambda: recovered(app), timeout=5.0, step=0.1)
+    assert app.extensions[STATE_CACHE_KEY].source == "database"
