@@ -21,7 +21,7 @@ errorlog = "-"
 forwarded_allow_ips = "*"  # ProxyFix with TRUSTED_PROXY_COUNT decides whom to trust, not gunicorn
 # Each worker builds the app after the fork, so per-worker state (the maintenance
 # state cache, the Redis listener thread, database pools) is never shared by accident.
-preload_app = False
+preload_app = True
 
 
 def on_starting(server):

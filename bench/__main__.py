@@ -16,7 +16,8 @@ Settings (environment):
     MAINTENANCE_STATE_TTL=1.0 (passed to the app)
     BENCH_NOTIFY_SUBSCRIBERS=10000, BENCH_NOTIFY_LATENCY=0 (seconds added to each fake SendGrid call)
     BENCH_WEBHOOK_RATE=200, BENCH_WEBHOOK_SECONDS=10, BENCH_WEBHOOK_WORKERS=2, BENCH_WEBHOOK_SENDERS=32
-    BENCH_ONLY=sql,gate,propagation,notify,webhooks   BENCH_STRICT=1 (exit 1 on any MISS)
+    BENCH_ONLY=sql,gate,propagation,notify,webhooks,outage   BENCH_STRICT=1 (exit 1 on any MISS)
+    BENCH_OUTAGE_SECONDS=60  each database fault (cut, then hang) with every worker restarted halfway
     BENCH_RETRIES=1        run a part that crashed (e.g. a gunicorn killed by a neighbour) again
 
 Exit status: 0 when every benchmark ran (MISS is a finding, not a crash), 1 when
@@ -33,7 +34,7 @@ import sys
 import time
 import traceback
 
-from bench import gate, notify, propagation, sql, webhooks
+from bench import gate, notify, outage, propagation, sql, webhooks
 from bench.common import (
     CONNECTIONS,
     ROOT,
@@ -47,7 +48,7 @@ from bench.common import (
 
 RETRIES = int(os.environ.get("BENCH_RETRIES", "1"))  # a part that crashed (machine shared) runs again
 PARTS = {"sql": sql.run, "gate": gate.run, "propagation": propagation.run, "notify": notify.run,
-         "webhooks": webhooks.run}
+         "webhooks": webhooks.run, "outage": outage.run}
 NOT_MEASURED: list[Result] = []  # every SPEC §11 budget has a benchmark now
 
 

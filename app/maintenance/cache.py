@@ -41,6 +41,19 @@ class SnapshotFile:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
+        self._seen: tuple[int, int] | None = None
+
+    def read_if_changed(self) -> Published | None:
+        """Read the file only when it changed since the last look (one stat otherwise)."""
+        try:
+            status = self.path.stat()
+        except OSError:
+            return None
+        seen = (status.st_mtime_ns, status.st_size)
+        if seen == self._seen:
+            return None
+        self._seen = seen
+        return self.read()
 
     def read(self) -> Published | None:
         """Return the saved state and when it was saved, or None when there is no usable file."""
@@ -180,6 +193,14 @@ class StateCache:
                 published = self._read_fallback()
                 if published is not None:
                     self.adopt(*published)
+            # Another worker of this host may have written a newer state: take it before asking a
+            # database that may hang for seconds (the database still confirms it just after).
+            if self._snapshot is not None:
+                written = self._snapshot.read_if_changed()
+                if written is not None:
+                    self.adopt(*written, source=SNAPSHOT)
+            if self._state is not None:
+                self._attempted.set()  # a booting worker may serve now; the database may take seconds
             try:
                 version = self._read_version()
                 if (
