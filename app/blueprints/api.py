@@ -15,10 +15,11 @@ from ..maintenance.validation import ValidationError, validate_window
 from ..maintenance.windows import utcnow
 from ..models import MaintenanceWindow
 from ..ratelimits import state_change_limit
-from ..services import ServiceError, audit
+from ..services import ServiceError
 from ..services import maintenance as maintenance_service
 from ..services import scheduling as scheduling_service
 from ..services import tokens as token_service
+from ..services import users as user_service
 from .auth import request_actor
 
 bp = Blueprint("api", __name__, url_prefix="/api/admin")
@@ -45,8 +46,7 @@ def authenticate() -> Response | None:
         g.actor = Actor(f"token:{token.name}", request.remote_addr, request.user_agent.string)
         token_service.note_use(token, g.actor, request.path)
         if "admin" not in token.scope_set:
-            audit.record("admin.denied", g.actor, request.path, {"method": request.method})
-            db.session.commit()
+            token_service.note_denied(token, g.actor, request.path, request.method)
             return error(403, "forbidden", "This token has no admin scope.")
         return None
     if not current_user.is_authenticated:
@@ -55,8 +55,7 @@ def authenticate() -> Response | None:
         return response
     g.actor = request_actor()
     if not current_user.is_admin:
-        audit.record("admin.denied", g.actor, request.path, {"method": request.method})
-        db.session.commit()
+        user_service.note_denied(current_user, g.actor, request.path, request.method)
         return error(403, "forbidden", "Only admins can do this.")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()

@@ -22,11 +22,10 @@ from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import htmx
-from ..extensions import db, limiter, login_manager
+from ..extensions import limiter, login_manager
 from ..maintenance.state import Actor
 from ..models import User
 from ..security import safe_next
-from ..services import audit
 from ..services import sessions as session_service
 from ..services import users as user_service
 
@@ -90,8 +89,7 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if not current_user.is_authenticated:
             return unauthorized()
         if not current_user.is_admin:
-            audit.record("admin.denied", request_actor(), request.path, {"method": request.method})
-            db.session.commit()
+            user_service.note_denied(current_user, request_actor(), request.path, request.method)
             abort(403)
         return view(*args, **kwargs)
 

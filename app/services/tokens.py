@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from ..extensions import db
 from ..maintenance.state import Actor
@@ -76,21 +76,20 @@ TOKEN_USE_AUDIT_INTERVAL = timedelta(hours=1)
 
 
 def note_use(token: ApiToken, actor: Actor, path: str | None = None) -> None:
-    """Stamp last_used_at and audit `token.used`, at most once per token per hour.
+    """Stamp last_used_at and audit `token.used`, at most once per token per hour."""
+    audit.record_at_most_every(
+        ApiToken.last_used_at, token.id, TOKEN_USE_AUDIT_INTERVAL,
+        "token.used", actor, f"token:{token.name}", {"path": path},
+    )
+    db.session.commit()
 
-    The conditional UPDATE lets only one of several concurrent requests win the hour, so the
-    trail stays readable however busy a deploy script is.
-    """
-    now = utcnow()
-    won = db.session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token.id)
-        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_USE_AUDIT_INTERVAL))
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won:
-        audit.record("token.used", actor, f"token:{token.name}", {"path": path})
+
+def note_denied(token: ApiToken, actor: Actor, path: str, method: str) -> None:
+    """Audit `admin.denied` for a token without the admin scope, at most once per token per interval."""
+    audit.record_at_most_every(
+        ApiToken.last_denied_at, token.id, audit.DENIED_AUDIT_INTERVAL,
+        "admin.denied", actor, path, {"method": method},
+    )
     db.session.commit()
 
 

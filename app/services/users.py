@@ -80,6 +80,15 @@ def set_password(email: str, password: str, actor: Actor) -> User:
     return user
 
 
+def note_denied(user: User, actor: Actor, path: str, method: str) -> None:
+    """Audit `admin.denied` for a non-admin, at most once per user per interval."""
+    audit.record_at_most_every(
+        User.last_denied_at, user.id, audit.DENIED_AUDIT_INTERVAL,
+        "admin.denied", actor, path, {"method": method},
+    )
+    db.session.commit()
+
+
 def list_users() -> list[User]:
     """Return every user, by email."""
     return list(db.session.scalars(select(User).order_by(User.email)))
