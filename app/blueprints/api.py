@@ -14,7 +14,7 @@ from ..maintenance.state import Actor
 from ..maintenance.validation import ValidationError, validate_window
 from ..maintenance.windows import utcnow
 from ..models import MaintenanceWindow
-from ..ratelimits import state_change_limit
+from ..ratelimits import TokenAttemptsExceeded, bypass_link_limit, state_change_limit
 from ..services import ServiceError
 from ..services import maintenance as maintenance_service
 from ..services import scheduling as scheduling_service
@@ -38,7 +38,12 @@ def authenticate() -> Response | None:
     """Accept an admin-scoped bearer token, or an admin session with a CSRF token."""
     raw = bearer_token()
     if raw is not None:
-        token = token_service.authenticate(raw)
+        try:
+            token = token_service.authenticate(raw)
+        except TokenAttemptsExceeded as limited:
+            response = error(429, "rate_limited", limited.description, retry_after=limited.retry_after)
+            response.headers["Retry-After"] = str(limited.retry_after)
+            return response
         if token is None:
             response = error(401, "unauthorized", "The token is unknown or revoked.")
             response.headers["WWW-Authenticate"] = 'Bearer realm="pausa", error="invalid_token"'
@@ -185,6 +190,7 @@ def bypass_links() -> Response:
 
 
 @bp.post("/maintenance/bypass-links")
+@bypass_link_limit
 def bypass_link_create() -> Response:
     """Body (optional): {"expires": "2h", "window_id": 7}; default: 12 h, the active or next window."""
     from ..services import bypass as bypass_service

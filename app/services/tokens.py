@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from .. import ratelimits
 from ..extensions import db
 from ..maintenance.state import Actor
 from ..models import ApiToken, utcnow
@@ -59,15 +60,21 @@ def revoke_token(name: str, actor: Actor) -> ApiToken:
 
 
 def authenticate(raw: str | None) -> ApiToken | None:
-    """Return the live token matching a raw value, or None."""
+    """Return the live token matching a raw value, or None.
+
+    Raises TokenAttemptsExceeded (a 429) without looking anything up once the client IP has
+    failed TOKEN_FAILURE_RATE_LIMIT times; only values that would cost a lookup are counted.
+    """
     if not raw or not raw.startswith(PREFIX) or len(raw) > 200:
         return None
+    ratelimits.check_token_failures()
     digest = hash_token(raw)
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
     )
     # The lookup is by hash; compare again in constant time as a belt-and-braces check.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
+        ratelimits.note_token_failure()
         return None
     return token
 
