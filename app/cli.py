@@ -20,6 +20,7 @@ from .services import ServiceError
 from .services import audit as audit_service
 from .services import maintenance as maintenance_service
 from .services import scheduling as scheduling_service
+from .services import sessions as session_service
 from .services import tokens as token_service
 from .services import users as user_service
 
@@ -283,6 +284,37 @@ def users_set_role(email: str, role: str) -> None:
     except ServiceError as error:
         _fail(error.message)
     click.echo(f"{user.email} is now {user.role}.")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password", help="Prompted for (hidden, twice) when not given.")
+@with_appcontext
+def users_set_password(email: str, password: str | None) -> None:
+    """Change a user's password; every session of theirs ends."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = user_service.set_password(email, password, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Password of {user.email} changed; they are signed out everywhere.")
+
+
+@users_cli.command("sign-out-everywhere")
+@click.argument("email")
+@with_appcontext
+def users_sign_out_everywhere(email: str) -> None:
+    """End every session of a user (exit 1 when there is no such user, 2 for a malformed email)."""
+    try:
+        user_service.normalise_email(email)
+    except ServiceError as error:
+        _fail(error.message, 2)
+    try:
+        count = session_service.sign_out_everywhere(email, cli_actor())
+    except ServiceError as error:
+        _fail(error.message)
+    click.echo(f"Signed out {email.strip()} everywhere ({count} session{'s' if count != 1 else ''} ended).")
 
 
 @users_cli.command("list")

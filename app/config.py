@@ -102,6 +102,10 @@ class Config:
     RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     STATE_CHANGE_RATE_LIMIT = os.environ.get("STATE_CHANGE_RATE_LIMIT", "5 per minute")
+    # Bypass links made per admin or token (dashboard and API share it); each moves the state version.
+    BYPASS_LINK_RATE_LIMIT = os.environ.get("BYPASS_LINK_RATE_LIMIT", "10 per minute")
+    # Failed bearer-token attempts per client IP; past it, 429 without a database lookup.
+    TOKEN_FAILURE_RATE_LIMIT = os.environ.get("TOKEN_FAILURE_RATE_LIMIT", "10 per minute")
 
     STRIPE_WEBHOOK_SECRETS = _list("STRIPE_WEBHOOK_SECRETS")
     # Webhooks (SPEC §8): Standard Webhooks receivers' whsec_ secrets, the inbox worker, outbound delivery.

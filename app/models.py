@@ -1,4 +1,4 @@
-"""Database models: users, API tokens, maintenance windows, the state version and the audit trail."""
+"""Database models: users and their sessions, API tokens, windows, the state version, the audit trail."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(32), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Stamped when `admin.denied` is audited, so that entry is written at most once per interval.
+    last_denied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -73,6 +75,27 @@ class User(UserMixin, db.Model):
         return f"<User {self.email} {self.role}>"
 
 
+class UserSession(db.Model):
+    """One sign-in: the login cookie names it, and it stops working the moment it is revoked.
+
+    Only the SHA-256 of the random key in the (signed) cookie is stored. The IP and user agent
+    are those of the sign-in; an admin's session ends when a request comes from another client.
+    """
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(db.ForeignKey("users.id"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # logout | sign_out_everywhere | password_changed | role_changed | client_changed
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"
 
@@ -84,6 +107,7 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_denied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def scope_set(self) -> frozenset[str]:

@@ -52,3 +52,37 @@ def test_state_change_rate_limit_hits_are_audited(app, client):
     assert limited[0].target == URL
     assert limited[0].details["method"] == "DELETE"
     assert limited[0].user_agent == "deploy-bot/2.0" and limited[0].ip == "127.0.0.1"
+
+
+def test_admin_denied_is_audited_once_per_user_per_interval(app, client):
+    from app.models import User
+    from tests.conftest import AuthActions
+
+    AuthActions(client).login("qa")
+    statuses = [client.get(path).status_code for path in ("/admin", "/admin/audit", "/admin", "/admin/panel")]
+    statuses.append(client.get("/api/admin/maintenance").status_code)
+    assert statuses == [403] * 5, "every request is still refused"
+    denied = entries(app, "admin.denied")
+    assert len(denied) == 1, "a non-admin clicking around must not write a permanent row per request"
+    assert denied[0].actor == "qa@example.com" and denied[0].target == "/admin"
+    assert denied[0].details == {"method": "GET"}
+    # The next interval gets its entry; another user has their own.
+    with app.app_context():
+        db.session.execute(update(User).values(last_denied_at=utcnow() - timedelta(minutes=61)))
+        db.session.commit()
+    assert client.get("/admin/audit").status_code == 403
+    assert [entry.target for entry in entries(app, "admin.denied")] == ["/admin", "/admin/audit"]
+    other = app.test_client()
+    AuthActions(other).login("developer")
+    assert other.get("/admin").status_code == 403
+    assert [entry.actor for entry in entries(app, "admin.denied")][-1] == "dev@example.com"
+
+
+def test_admin_denied_for_a_token_without_admin_scope_is_coalesced_too(app, client):
+    with app.app_context():
+        _, raw = token_service.create_token("smoke", ["bypass"], Actor("cli:test"))
+    headers = {"Authorization": f"Bearer {raw}", **UA}
+    assert [client.post(URL, json={}, headers=headers).status_code for _ in range(4)] == [403] * 4
+    denied = entries(app, "admin.denied")
+    assert len(denied) == 1
+    assert denied[0].actor == "token:smoke" and denied[0].details == {"method": "POST"}

@@ -16,7 +16,7 @@ from ..maintenance.state import ROLES, Mode, Reason, Status, WindowState
 from ..maintenance.validation import DEFAULT_MESSAGE, MESSAGE_MAX, ValidationError, validate_window
 from ..maintenance.windows import public_facts, utcnow
 from ..models import AuditEntry, MaintenanceWindow
-from ..ratelimits import state_change_limit
+from ..ratelimits import bypass_link_limit, state_change_limit
 from ..services import ServiceError
 from ..services import maintenance as maintenance_service
 from .auth import admin_required, request_actor
@@ -244,6 +244,7 @@ def _bypass_answer(notice: str | None = None, error: ServiceError | None = None)
 
 
 @bp.post("/bypass-links")
+@bypass_link_limit
 def bypass_create() -> Response:
     """Make a link and show it once; it is never displayed again."""
     from flask import g

@@ -14,11 +14,12 @@ from ..maintenance.state import Actor
 from ..maintenance.validation import ValidationError, validate_window
 from ..maintenance.windows import utcnow
 from ..models import MaintenanceWindow
-from ..ratelimits import state_change_limit
-from ..services import ServiceError, audit
+from ..ratelimits import TokenAttemptsExceeded, bypass_link_limit, state_change_limit
+from ..services import ServiceError
 from ..services import maintenance as maintenance_service
 from ..services import scheduling as scheduling_service
 from ..services import tokens as token_service
+from ..services import users as user_service
 from .auth import request_actor
 
 bp = Blueprint("api", __name__, url_prefix="/api/admin")
@@ -37,7 +38,12 @@ def authenticate() -> Response | None:
     """Accept an admin-scoped bearer token, or an admin session with a CSRF token."""
     raw = bearer_token()
     if raw is not None:
-        token = token_service.authenticate(raw)
+        try:
+            token = token_service.authenticate(raw)
+        except TokenAttemptsExceeded as limited:
+            response = error(429, "rate_limited", limited.description, retry_after=limited.retry_after)
+            response.headers["Retry-After"] = str(limited.retry_after)
+            return response
         if token is None:
             response = error(401, "unauthorized", "The token is unknown or revoked.")
             response.headers["WWW-Authenticate"] = 'Bearer realm="pausa", error="invalid_token"'
@@ -45,8 +51,7 @@ def authenticate() -> Response | None:
         g.actor = Actor(f"token:{token.name}", request.remote_addr, request.user_agent.string)
         token_service.note_use(token, g.actor, request.path)
         if "admin" not in token.scope_set:
-            audit.record("admin.denied", g.actor, request.path, {"method": request.method})
-            db.session.commit()
+            token_service.note_denied(token, g.actor, request.path, request.method)
             return error(403, "forbidden", "This token has no admin scope.")
         return None
     if not current_user.is_authenticated:
@@ -55,8 +60,7 @@ def authenticate() -> Response | None:
         return response
     g.actor = request_actor()
     if not current_user.is_admin:
-        audit.record("admin.denied", g.actor, request.path, {"method": request.method})
-        db.session.commit()
+        user_service.note_denied(current_user, g.actor, request.path, request.method)
         return error(403, "forbidden", "Only admins can do this.")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
@@ -186,6 +190,7 @@ def bypass_links() -> Response:
 
 
 @bp.post("/maintenance/bypass-links")
+@bypass_link_limit
 def bypass_link_create() -> Response:
     """Body (optional): {"expires": "2h", "window_id": 7}; default: 12 h, the active or next window."""
     from ..services import bypass as bypass_service

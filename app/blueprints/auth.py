@@ -15,17 +15,18 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import htmx
-from ..extensions import db, limiter, login_manager
+from ..extensions import limiter, login_manager
 from ..maintenance.state import Actor
 from ..models import User
 from ..security import safe_next
-from ..services import audit
+from ..services import sessions as session_service
 from ..services import users as user_service
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -40,10 +41,21 @@ def request_actor(name: str | None = None) -> Actor:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    try:
-        return db.session.get(User, int(user_id))
-    except ValueError:
+    """Sign the request in only while its session is live; an admin's only from the same client.
+
+    A remember-me cookie carries no session key, so it never brings a session back.
+    """
+    found = session_service.live_session(user_id, session.get(session_service.COOKIE_KEY))
+    if found is None:
         return None
+    user, record = found
+    # "Strong" protection for admins: a cookie replayed from another IP or browser ends the
+    # session for everyone holding it. Other roles may roam (mobile networks change IPs).
+    client = (request.remote_addr, request.user_agent.string)
+    if user.is_admin and not session_service.same_client(record, *client):
+        session_service.end_for_client_change(record, user, request_actor(user.email))
+        return None
+    return user
 
 
 def _current_path() -> str:
@@ -77,8 +89,7 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if not current_user.is_authenticated:
             return unauthorized()
         if not current_user.is_admin:
-            audit.record("admin.denied", request_actor(), request.path, {"method": request.method})
-            db.session.commit()
+            user_service.note_denied(current_user, request_actor(), request.path, request.method)
             abort(403)
         return view(*args, **kwargs)
 
@@ -99,6 +110,8 @@ def login() -> Response | str:
         password = request.form.get("password", "")[:1024]
         user = user_service.authenticate(email, password, request_actor(email or "anonymous"))
         if user is not None:
+            raw_key = session_service.open_session(user, request_actor(user.email))
+            session[session_service.COOKIE_KEY] = raw_key
             login_user(user)
             if next_url == url_for("site.home") and user.is_admin:
                 next_url = url_for("admin.dashboard")
@@ -115,7 +128,24 @@ def login() -> Response | str:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (a POST with CSRF, so a link elsewhere cannot log people out)."""
-    logout_user()
+    """Sign out (a POST with CSRF, so a link elsewhere cannot log people out) and end the session."""
+    if current_user.is_authenticated:
+        session_service.end_session(session.get(session_service.COOKIE_KEY), request_actor())
+    _forget_session()
     flash(gettext("You are signed out."))
     return redirect(url_for("site.home"))
+
+
+@bp.post("/sign-out-everywhere")
+@login_required
+def sign_out_everywhere() -> Response:
+    """End every session of the signed-in user, on every device, this one included."""
+    session_service.sign_out_everywhere(current_user.email, request_actor())
+    _forget_session()
+    flash(gettext("You are signed out on every device."))
+    return redirect(url_for("auth.login"))
+
+
+def _forget_session() -> None:
+    logout_user()
+    session.pop(session_service.COOKIE_KEY, None)

@@ -6,12 +6,12 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, event, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, event, or_, select, text, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..extensions import db
 from ..maintenance import audit_chain
@@ -20,6 +20,9 @@ from ..models import AuditEntry, utcnow
 
 # Any constant: PostgreSQL serialises chain appends on this advisory lock.
 _CHAIN_LOCK = 7_163_001
+# A signed-in non-admin (or a token without the admin scope) knocking on admin pages is
+# audited once per this interval, not on every request (docs/security.md).
+DENIED_AUDIT_INTERVAL = timedelta(hours=1)
 
 
 def record(
@@ -50,6 +53,35 @@ def record(
     entry.hash = audit_chain.entry_hash(entry.prev_hash, fields)
     session.add(entry)
     return entry
+
+
+def record_at_most_every(
+    stamp: InstrumentedAttribute[Any],
+    row_id: int,
+    interval: timedelta,
+    action: str,
+    actor: Actor,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Stamp a row's timestamp column and audit `action`, unless it was stamped within `interval`.
+
+    The conditional UPDATE lets only one of several concurrent requests win the interval, so
+    an event that repeats on every request (a token's use, a refused admin page) leaves one
+    entry per interval and the trail stays readable. The caller commits.
+    """
+    model = stamp.class_
+    now = utcnow()
+    won = db.session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .where(or_(stamp.is_(None), stamp <= now - interval))
+        .values({stamp.key: now})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won:
+        record(action, actor, target, details)
+    return bool(won)
 
 
 _CHAIN_COLUMNS = (

@@ -7,8 +7,9 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
+from .. import ratelimits
 from ..extensions import db
 from ..maintenance.state import Actor
 from ..models import ApiToken, utcnow
@@ -59,15 +60,21 @@ def revoke_token(name: str, actor: Actor) -> ApiToken:
 
 
 def authenticate(raw: str | None) -> ApiToken | None:
-    """Return the live token matching a raw value, or None."""
+    """Return the live token matching a raw value, or None.
+
+    Raises TokenAttemptsExceeded (a 429) without looking anything up once the client IP has
+    failed TOKEN_FAILURE_RATE_LIMIT times; only values that would cost a lookup are counted.
+    """
     if not raw or not raw.startswith(PREFIX) or len(raw) > 200:
         return None
+    ratelimits.check_token_failures()
     digest = hash_token(raw)
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
     )
     # The lookup is by hash; compare again in constant time as a belt-and-braces check.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
+        ratelimits.note_token_failure()
         return None
     return token
 
@@ -76,21 +83,20 @@ TOKEN_USE_AUDIT_INTERVAL = timedelta(hours=1)
 
 
 def note_use(token: ApiToken, actor: Actor, path: str | None = None) -> None:
-    """Stamp last_used_at and audit `token.used`, at most once per token per hour.
+    """Stamp last_used_at and audit `token.used`, at most once per token per hour."""
+    audit.record_at_most_every(
+        ApiToken.last_used_at, token.id, TOKEN_USE_AUDIT_INTERVAL,
+        "token.used", actor, f"token:{token.name}", {"path": path},
+    )
+    db.session.commit()
 
-    The conditional UPDATE lets only one of several concurrent requests win the hour, so the
-    trail stays readable however busy a deploy script is.
-    """
-    now = utcnow()
-    won = db.session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token.id)
-        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_USE_AUDIT_INTERVAL))
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won:
-        audit.record("token.used", actor, f"token:{token.name}", {"path": path})
+
+def note_denied(token: ApiToken, actor: Actor, path: str, method: str) -> None:
+    """Audit `admin.denied` for a token without the admin scope, at most once per token per interval."""
+    audit.record_at_most_every(
+        ApiToken.last_denied_at, token.id, audit.DENIED_AUDIT_INTERVAL,
+        "admin.denied", actor, path, {"method": method},
+    )
     db.session.commit()
 
 

@@ -1,4 +1,4 @@
-"""Use cases of people: create, change role, authenticate."""
+"""Use cases of people: create, change role or password, authenticate."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from werkzeug.security import generate_password_hash
 from ..extensions import db
 from ..maintenance.state import ROLES, Actor
 from ..models import User, utcnow
-from . import Conflict, NotFound, ServiceError, audit
+from . import Conflict, NotFound, ServiceError, audit, sessions
 
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the email is unknown, so both answers take the same time.
@@ -59,8 +59,34 @@ def set_role(email: str, role: str, actor: Actor) -> User:
     before = user.role
     user.role = role
     audit.record("user.role_changed", actor, f"user:{user.email}", {"before": before, "after": role})
+    if before != role:
+        # Rights follow the role at once; signing in again makes the change plain to the user.
+        sessions.revoke_all(user, actor, sessions.ROLE_CHANGED)
     db.session.commit()
     return user
+
+
+def set_password(email: str, password: str, actor: Actor) -> User:
+    """Change a user's password and sign them out everywhere; the audit entry never contains it."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ServiceError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise NotFound(f"No user with the email {email}.")
+    user.set_password(password)
+    audit.record("user.password_changed", actor, f"user:{user.email}")
+    sessions.revoke_all(user, actor, sessions.PASSWORD_CHANGED)
+    db.session.commit()
+    return user
+
+
+def note_denied(user: User, actor: Actor, path: str, method: str) -> None:
+    """Audit `admin.denied` for a non-admin, at most once per user per interval."""
+    audit.record_at_most_every(
+        User.last_denied_at, user.id, audit.DENIED_AUDIT_INTERVAL,
+        "admin.denied", actor, path, {"method": method},
+    )
+    db.session.commit()
 
 
 def list_users() -> list[User]:
