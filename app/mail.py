@@ -8,8 +8,11 @@ their own unsubscribe link:
   personalization per recipient (its own `to`, and `substitutions` replacing
   the unsubscribe placeholders by that recipient's link), so nobody sees
   anybody else's address. `SENDGRID_API_HOST` points it elsewhere (tests, bench).
-- `console`: logs each recipient's message (development, no key).
+- `console`: logs each recipient's message, the address masked (development, no key).
 - `memory`: appends each call to `app.extensions["pausa_outbox"]` (tests).
+- `disabled`: no email at all (the operator's explicit choice): nothing is offered
+  or queued, and a call fails without retry. Production accepts only `sendgrid`
+  and `disabled` (docs/production.md).
 
 A failed call raises `MailError`, which says whether trying again later may help
 (429, 5xx, timeouts, connection errors) and how long SendGrid asked us to wait.
@@ -31,7 +34,7 @@ from flask_babel import force_locale, gettext
 log = logging.getLogger("pausa.mail")
 
 OUTBOX = "pausa_outbox"
-BACKENDS = ("sendgrid", "console", "memory")
+BACKENDS = ("sendgrid", "disabled", "console", "memory")
 MAX_PERSONALIZATIONS = 1000  # SendGrid v3's limit per call
 # Placeholders in the bodies, replaced per recipient (by SendGrid's substitutions, or here).
 UNSUBSCRIBE_TEXT = "-pausa_unsubscribe_text-"
@@ -72,6 +75,21 @@ class MailError(Exception):
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+
+
+def email_enabled() -> bool:
+    """Whether this site sends email at all (MAIL_BACKEND is not `disabled`)."""
+    return current_app.config.get("MAIL_BACKEND") != "disabled"
+
+
+def mask_email(email: str) -> str:
+    """Hide an address in logs: first character of each part, the top-level domain kept."""
+    local, _, domain = email.rpartition("@")
+    if not local:
+        return "***"
+    name, dot, tld = domain.rpartition(".")
+    hidden_domain = f"{name[:1]}***{dot}{tld}" if dot else f"{domain[:1]}***"
+    return f"{local[:1]}***@{hidden_domain}"
 
 
 # -- the message -------------------------------------------------------------------------
@@ -146,7 +164,11 @@ def send(message: Message) -> None:
     elif backend == "console":
         for recipient in message.recipients:
             text, _ = message.personalised(recipient)
-            log.info("email to %s (%s): %s\n%s", recipient.email, message.language, message.subject, text)
+            # Logs outlive the subscriber's retention: never write the full address there.
+            log.info("email to %s (%s): %s\n%s", mask_email(recipient.email), message.language,
+                     message.subject, text)
+    elif backend == "disabled":
+        raise MailError("email is disabled (MAIL_BACKEND=disabled)", retryable=False)
     else:
         raise MailError(f"unknown MAIL_BACKEND {backend!r}; choose from {', '.join(BACKENDS)}",
                         retryable=False)
