@@ -21,6 +21,7 @@ A failed call raises `MailError`, which says whether trying again later may help
 from __future__ import annotations
 
 import html
+import json
 import logging
 import urllib.error
 from dataclasses import dataclass, field
@@ -67,14 +68,29 @@ class Message:
 
 
 class MailError(Exception):
-    """A send that failed; `retryable` when the same call may succeed later."""
+    """A send that failed; `retryable` when the same call may succeed later.
+
+    `fields` are the request paths SendGrid's errors name (e.g. `personalizations.3.to.0.email`).
+    """
 
     def __init__(self, message: str, *, retryable: bool, status: int | None = None,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, fields: tuple[str, ...] = ()):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.fields = fields
+
+
+def error_fields(body: str) -> tuple[str, ...]:
+    """The `field` of each error in a SendGrid error body (`{"errors": [{"field": ...}]}`), if any."""
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(
+        item["field"] for item in errors if isinstance(item, dict) and isinstance(item.get("field"), str)
+    )
 
 
 def email_enabled() -> bool:
@@ -229,7 +245,8 @@ def _send_sendgrid(message: Message) -> None:
         retry_after = retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
         body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body)
         raise MailError(f"SendGrid answered {status}: {body[:300]}", status=status,
-                        retryable=status == 429 or status >= 500, retry_after=retry_after) from None
+                        retryable=status == 429 or status >= 500, retry_after=retry_after,
+                        fields=error_fields(body) if status == 400 else ()) from None
     except TimeoutError as error:
         raise MailError(f"SendGrid timed out after {timeout:g} s", retryable=True) from error
     except (urllib.error.URLError, ConnectionError, OSError) as error:
