@@ -98,6 +98,56 @@ def check_config(app: Flask) -> None:
         from .maintenance.planned import parse_planned
 
         parse_planned(app.config["PLANNED_WINDOW"])  # a ValueError names the expected format
+    check_mail_config(app.config)
+    if app.config["ENVIRONMENT"] == "production":
+        check_webhook_config(app.config)
+
+
+def check_mail_config(config: Mapping[str, Any]) -> None:
+    """Refuse a mail setup that would pretend to send: production sends through SendGrid or not at all.
+
+    See docs/production.md for what each choice means.
+    """
+    from .mail import BACKENDS
+
+    backend = config.get("MAIL_BACKEND")
+    if backend not in BACKENDS:
+        raise RuntimeError(f"MAIL_BACKEND={backend!r} is unknown; choose one of: {', '.join(BACKENDS)}.")
+    if config["ENVIRONMENT"] != "production":
+        return
+    if backend in ("console", "memory"):
+        raise RuntimeError(
+            f"MAIL_BACKEND={backend} is refused when PAUSA_ENV=production: emails would be logged or kept "
+            "in memory and marked sent. Set SENDGRID_API_KEY (MAIL_BACKEND=sendgrid), or "
+            "MAIL_BACKEND=disabled to run without email."
+        )
+    if backend == "sendgrid" and not config.get("SENDGRID_API_KEY"):
+        raise RuntimeError("MAIL_BACKEND=sendgrid needs SENDGRID_API_KEY (or set MAIL_BACKEND=disabled).")
+    if backend == "disabled" and config.get("ADMIN_ALERT_EMAILS"):
+        raise RuntimeError(
+            "ADMIN_ALERT_EMAILS is set but MAIL_BACKEND=disabled: admin alerts would never be emailed. "
+            "Unset ADMIN_ALERT_EMAILS or configure SENDGRID_API_KEY."
+        )
+
+
+def check_webhook_config(config: Mapping[str, Any]) -> None:
+    """Refuse webhook secrets that cannot sign or verify anything (production only)."""
+    from .maintenance.signatures import SignatureError, standard_key
+
+    if config.get("OUTBOUND_WEBHOOK_URLS") and not config.get("OUTBOUND_WEBHOOK_SECRET"):
+        raise RuntimeError(
+            "OUTBOUND_WEBHOOK_URLS is set but OUTBOUND_WEBHOOK_SECRET is not: outbound webhooks are never "
+            "sent unsigned. Set OUTBOUND_WEBHOOK_SECRET (whsec_<base64 key>) or unset OUTBOUND_WEBHOOK_URLS."
+        )
+    named = [("OUTBOUND_WEBHOOK_SECRET", config.get("OUTBOUND_WEBHOOK_SECRET"))]
+    named += [("STANDARD_WEBHOOK_SECRETS", secret) for secret in config.get("STANDARD_WEBHOOK_SECRETS") or ()]
+    for name, secret in named:
+        if not secret:
+            continue
+        try:
+            standard_key(secret)
+        except SignatureError:
+            raise RuntimeError(f"{name} holds a secret that is not whsec_<base64 key>.") from None
 
 
 def register_extensions(app: Flask) -> None:

@@ -122,7 +122,12 @@ class Config:
     SENDGRID_API_KEY = os.environ.get("SENDGRID_API_KEY") or None
     SENDGRID_API_HOST = os.environ.get("SENDGRID_API_HOST", "https://api.sendgrid.com")
     MAIL_FROM = os.environ.get("MAIL_FROM", "pausa@localhost")
-    MAIL_BACKEND = os.environ.get("MAIL_BACKEND") or ("sendgrid" if SENDGRID_API_KEY else "console")
+    # sendgrid | disabled (no email at all: no subscribe form, no admin alert emails) | console (logs
+    # emails with masked addresses, development) | memory (tests); production refuses console and
+    # memory at start, see docs/production.md.
+    MAIL_BACKEND = (
+        os.environ.get("MAIL_BACKEND") or ("sendgrid" if SENDGRID_API_KEY else "console")
+    ).strip().lower()
     NOTIFY_DELAY_SECONDS = int(os.environ.get("NOTIFY_DELAY_SECONDS", "60"))
     NOTIFY_BATCH_SIZE = int(os.environ.get("NOTIFY_BATCH_SIZE", "1000"))
     SUBSCRIBER_RETENTION_DAYS = int(os.environ.get("SUBSCRIBER_RETENTION_DAYS", "7"))

@@ -99,6 +99,13 @@ def label(value: Any) -> str:
         "qa": gettext("qa"),
         "user": gettext("user"),
         "expired_windows_pending": gettext("expired windows pending"),
+        # Why a webhook request was refused (app/services/webhook_rejections.py).
+        "malformed": gettext("malformed"),
+        "stale_timestamp": gettext("timestamp too old"),
+        "future_timestamp": gettext("timestamp in the future"),
+        "signature": gettext("bad signature"),
+        "not_configured": gettext("receiver not configured"),
+        "too_large": gettext("too large"),
     }
     return labels.get(code, code.replace("_", " "))
 

@@ -8,8 +8,11 @@ their own unsubscribe link:
   personalization per recipient (its own `to`, and `substitutions` replacing
   the unsubscribe placeholders by that recipient's link), so nobody sees
   anybody else's address. `SENDGRID_API_HOST` points it elsewhere (tests, bench).
-- `console`: logs each recipient's message (development, no key).
+- `console`: logs each recipient's message, the address masked (development, no key).
 - `memory`: appends each call to `app.extensions["pausa_outbox"]` (tests).
+- `disabled`: no email at all (the operator's explicit choice): nothing is offered
+  or queued, and a call fails without retry. Production accepts only `sendgrid`
+  and `disabled` (docs/production.md).
 
 A failed call raises `MailError`, which says whether trying again later may help
 (429, 5xx, timeouts, connection errors) and how long SendGrid asked us to wait.
@@ -18,6 +21,7 @@ A failed call raises `MailError`, which says whether trying again later may help
 from __future__ import annotations
 
 import html
+import json
 import logging
 import urllib.error
 from dataclasses import dataclass, field
@@ -31,7 +35,7 @@ from flask_babel import force_locale, gettext
 log = logging.getLogger("pausa.mail")
 
 OUTBOX = "pausa_outbox"
-BACKENDS = ("sendgrid", "console", "memory")
+BACKENDS = ("sendgrid", "disabled", "console", "memory")
 MAX_PERSONALIZATIONS = 1000  # SendGrid v3's limit per call
 # Placeholders in the bodies, replaced per recipient (by SendGrid's substitutions, or here).
 UNSUBSCRIBE_TEXT = "-pausa_unsubscribe_text-"
@@ -64,14 +68,44 @@ class Message:
 
 
 class MailError(Exception):
-    """A send that failed; `retryable` when the same call may succeed later."""
+    """A send that failed; `retryable` when the same call may succeed later.
+
+    `fields` are the request paths SendGrid's errors name (e.g. `personalizations.3.to.0.email`).
+    """
 
     def __init__(self, message: str, *, retryable: bool, status: int | None = None,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, fields: tuple[str, ...] = ()):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.fields = fields
+
+
+def error_fields(body: str) -> tuple[str, ...]:
+    """The `field` of each error in a SendGrid error body (`{"errors": [{"field": ...}]}`), if any."""
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(
+        item["field"] for item in errors if isinstance(item, dict) and isinstance(item.get("field"), str)
+    )
+
+
+def email_enabled() -> bool:
+    """Whether this site sends email at all (MAIL_BACKEND is not `disabled`)."""
+    return current_app.config.get("MAIL_BACKEND") != "disabled"
+
+
+def mask_email(email: str) -> str:
+    """Hide an address in logs: first character of each part, the top-level domain kept."""
+    local, _, domain = email.rpartition("@")
+    if not local:
+        return "***"
+    name, dot, tld = domain.rpartition(".")
+    hidden_domain = f"{name[:1]}***{dot}{tld}" if dot else f"{domain[:1]}***"
+    return f"{local[:1]}***@{hidden_domain}"
 
 
 # -- the message -------------------------------------------------------------------------
@@ -146,7 +180,11 @@ def send(message: Message) -> None:
     elif backend == "console":
         for recipient in message.recipients:
             text, _ = message.personalised(recipient)
-            log.info("email to %s (%s): %s\n%s", recipient.email, message.language, message.subject, text)
+            # Logs outlive the subscriber's retention: never write the full address there.
+            log.info("email to %s (%s): %s\n%s", mask_email(recipient.email), message.language,
+                     message.subject, text)
+    elif backend == "disabled":
+        raise MailError("email is disabled (MAIL_BACKEND=disabled)", retryable=False)
     else:
         raise MailError(f"unknown MAIL_BACKEND {backend!r}; choose from {', '.join(BACKENDS)}",
                         retryable=False)
@@ -207,7 +245,8 @@ def _send_sendgrid(message: Message) -> None:
         retry_after = retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
         body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body)
         raise MailError(f"SendGrid answered {status}: {body[:300]}", status=status,
-                        retryable=status == 429 or status >= 500, retry_after=retry_after) from None
+                        retryable=status == 429 or status >= 500, retry_after=retry_after,
+                        fields=error_fields(body) if status == 400 else ()) from None
     except TimeoutError as error:
         raise MailError(f"SendGrid timed out after {timeout:g} s", retryable=True) from error
     except (urllib.error.URLError, ConnectionError, OSError) as error:

@@ -2,7 +2,8 @@
 
 Two counters are counted in one cheap after_request hook (a dict lookup and an
 increment): `pausa_http_requests_total{status}` and
-`pausa_gate_decisions_total{outcome}`. Everything describing the state —
+`pausa_gate_decisions_total{outcome}`; the webhook receivers count what they
+refuse in `pausa_webhook_rejections_total{provider,reason}`. Everything describing the state —
 `pausa_maintenance_active`, `pausa_maintenance_state_version`,
 `pausa_maintenance_state_stale`, `pausa_queue_depth{queue}`,
 `pausa_worker_heartbeat_age_seconds` — is computed when Prometheus scrapes,
@@ -54,12 +55,17 @@ class Metrics:
         self.decisions = Counter(
             "pausa_gate_decisions", "Maintenance gate decisions, by outcome.", ["outcome"], registry=None
         )
+        self.webhook_rejections = Counter(
+            "pausa_webhook_rejections", "Inbound webhook requests refused, by provider and reason.",
+            ["provider", "reason"], registry=None,
+        )
         self._by_status: dict[int, Any] = {}
         self._by_outcome = {outcome: self.decisions.labels(outcome=outcome.value) for outcome in Outcome}
         self.registry = CollectorRegistry()
         if not multiproc_dir:
             self.registry.register(self.requests)
             self.registry.register(self.decisions)
+            self.registry.register(self.webhook_rejections)
             self.registry.register(StateCollector())
 
     def count(self, response: Response) -> Response:
@@ -88,6 +94,10 @@ class Metrics:
         if outcome is None:
             outcome = Outcome.BLOCK if status == 503 else Outcome.ALLOW
         self._by_outcome[outcome].inc()
+
+    def count_webhook_rejection(self, provider: str, reason: str) -> None:
+        """Count one refused webhook request (app/blueprints/webhooks.py)."""
+        self.webhook_rejections.labels(provider=provider, reason=reason).inc()
 
     def scrape_registry(self) -> CollectorRegistry:
         """The registry to expose: this process's, or every worker's files summed."""

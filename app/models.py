@@ -11,6 +11,7 @@ from sqlalchemy import (
     DDL,
     JSON,
     DateTime,
+    Float,
     Index,
     Integer,
     String,
@@ -433,3 +434,21 @@ class OutboundWebhook(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookRejection(db.Model):
+    """Rejected inbound webhook requests, counted per provider, reason and minute.
+
+    Each web process adds its counts at most every few seconds (app/services/webhook_rejections.py),
+    so a flood of bad requests costs no write per request; the dashboard sums the last hour.
+    """
+
+    __tablename__ = "webhook_rejections"
+    __table_args__ = (Index("ix_webhook_rejections_minute", "minute"),)
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    # This server's clock minus the sender's timestamp, for the newest timestamp rejection.
+    skew_seconds: Mapped[float | None] = mapped_column(Float)

@@ -111,7 +111,8 @@ def run_fault(fault: str, seconds: float, proxy, server, token: str) -> Outage:
                 if status == 200:
                     outcome.live.append(time.perf_counter() - started)
                     if outcome.live[-1] > 0.1:
-                        outcome.slow.append((round(time.monotonic() - activated, 2), round(outcome.live[-1], 3)))
+                        when = round(time.monotonic() - activated, 2)
+                        outcome.slow.append((when, round(outcome.live[-1], 3)))
                 else:
                     outcome.live_failures += 1
             except OSError:

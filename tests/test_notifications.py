@@ -384,3 +384,45 @@ def test_the_worker_task_sends_what_is_due(sg_app, fake):
     assert Worker(sg_app, echo=echoed.append, handle_signals=False).run(once=True) == 0
     assert sorted(fake.delivered()) == [f"user{n}@example.com" for n in range(3)]
     assert any("3 sent" in line for line in echoed)
+
+
+def delivery_by_email() -> dict[str, Delivery]:
+    rows = db.session.execute(
+        select(Subscriber.email, Delivery).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+    ).all()
+    return {email: delivery for email, delivery in rows}
+
+
+def test_a_400_for_one_named_address_fails_only_that_recipient_and_sends_the_others(sg_app, fake):
+    fake.reject("user3@example.com")  # SendGrid names it: "personalizations.3.to.0.email"
+    with sg_app.app_context():
+        window_id = ended_window()
+        subscribe(window_id, 10)
+        report = notifications.send_due_deliveries()
+        assert report.sent == 9 and report.failed == 1 and report.errors == []
+        rows = delivery_by_email()
+        assert rows["user3@example.com"].status == "failed"
+        assert "valid address" in rows["user3@example.com"].last_error
+        assert {email for email, row in rows.items() if row.status == "sent"} == {
+            f"user{n}@example.com" for n in range(10) if n != 3}
+        assert notifications.circuit_state()["state"] == "closed"
+        assert notifications.send_due_deliveries().calls == 0  # nothing left to do, nothing resent
+    delivered = fake.delivered()
+    assert sorted(delivered) == sorted(f"user{n}@example.com" for n in range(10) if n != 3)
+    assert len(delivered) == len(set(delivered))  # nobody got it twice
+    assert [call.status for call in fake.calls] == [400, 202]
+
+
+def test_a_400_that_names_no_field_is_isolated_by_halving(sg_app, fake):
+    fake.reject("user5@example.com", "user12@example.com", name_field=False)
+    with sg_app.app_context():
+        window_id = ended_window()
+        subscribe(window_id, 16)
+        report = notifications.send_due_deliveries()
+        assert report.sent == 14 and report.failed == 2
+        rows = delivery_by_email()
+        assert {email for email, row in rows.items() if row.status == "failed"} == {
+            "user5@example.com", "user12@example.com"}
+    delivered = fake.delivered()
+    assert len(delivered) == len(set(delivered)) == 14
+    assert len(fake.calls) <= 2 * 2 * 4 + 1  # two bad addresses in 16: a few halvings each, not 16 calls

@@ -43,6 +43,7 @@ def test_production_cookies(monkeypatch, tmp_path):
     monkeypatch.setattr(Config, "ENVIRONMENT", "production")
     monkeypatch.setattr(Config, "SECRET_KEY", "s" * 32)
     monkeypatch.setattr(Config, "SESSION_COOKIE_SECURE", True)
+    monkeypatch.setattr(Config, "MAIL_BACKEND", "disabled")  # production needs an explicit mail choice
     monkeypatch.setattr(Config, "SQLALCHEMY_DATABASE_URI", f"sqlite:///{tmp_path / 'p.db'}")
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -528,12 +528,15 @@ def notify_now(window_id: int) -> Response:
 @bp.app_template_global("webhooks_panel")
 def webhooks_panel() -> dict[str, Any]:
     """What the dashboard's webhook section shows: counts by status and the latest events."""
+    from ..services import webhook_rejections
     from ..services import webhooks as webhook_service
+    from .webhooks import tracker
 
     return {
         "counts": webhook_service.counts_by_status(),
         "events": webhook_service.latest_events(),
         "paused": webhook_service.processing_paused(),
+        "rejected": webhook_rejections.recent(tracker()),
     }
 
 

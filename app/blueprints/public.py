@@ -14,6 +14,7 @@ from flask_babel import get_locale
 from .. import htmx
 from ..extensions import csrf, limiter
 from ..gate import decision_for, gate_state
+from ..mail import email_enabled
 from ..maintenance.gate import banner_facts
 from ..maintenance.state import WindowState
 from ..maintenance.windows import public_facts, upcoming_window, utcnow, window_in_effect
@@ -154,6 +155,8 @@ def banner() -> Response:
 # Subscribers (SPEC §7): "email me when it's back", and the one-click unsubscribe link.
 
 SUBSCRIBE_PAGE = "public/subscribe.html"
+# The maintenance page offers the form only when the site sends email.
+bp.app_template_global("email_enabled")(email_enabled)
 SUBSCRIBE_PARTIAL = "public/partials/subscribe.html"
 
 
@@ -209,6 +212,9 @@ def subscribe() -> Response:
 
     if not _same_site():
         abort(403, description=gettext("This form can only be sent from this site."))
+    if not email_enabled():
+        # MAIL_BACKEND=disabled: the page offers no form; a stale page or a script gets a plain no.
+        abort(404, description=gettext("Email notifications are switched off on this site."))
     email = request.form.get("email", "")
     window = window_in_effect(gate_state(), utcnow())
     try:

@@ -3,6 +3,10 @@
 A verified event is committed to the inbox (app/services/webhooks.py) before
 the 200: one INSERT ... ON CONFLICT DO NOTHING, nothing else in the request.
 A known event answers 200 too (`duplicate: true`) and changes nothing.
+A receiver without secrets answers 503 `not_configured` (the sender keeps
+retrying, so nothing is lost once it is configured). Every refusal is counted
+by provider and reason (/metrics, the dashboard) and logged sparingly
+(app/services/webhook_rejections.py).
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import json
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..extensions import csrf
 from ..maintenance.signatures import SignatureError, verify_standard, verify_stripe
+from ..services import webhook_rejections
 from ..services import webhooks as webhook_service
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -22,8 +27,50 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
 
 
-def _bad(error: str, message: str) -> tuple[Response, int]:
+TRACKER_KEY = "pausa.webhook_rejections"
+# Which setting each receiver needs; without it the receiver refuses everything.
+SECRETS = {"stripe": "STRIPE_WEBHOOK_SECRETS", "standard": "STANDARD_WEBHOOK_SECRETS"}
+# Refusals raised outside our code (a body over MAX_CONTENT_LENGTH, a bad request); a 5xx is our
+# failure (e.g. the database), not the sender's, and is not counted as a rejection.
+DEFAULT_REASONS = {400: "malformed", 413: "too_large"}
+
+
+def _bad(error: str, message: str, rejected: SignatureError | None = None) -> tuple[Response, int]:
+    if rejected is not None:  # the signature check knows why; other 400s are malformed requests
+        g.webhook_rejection = (rejected.reason, rejected.skew)
     return jsonify(error=error, message=message), 400
+
+
+def _not_configured(provider: str) -> tuple[Response, int] | None:
+    """Refuse loudly when this receiver has no secret, rather than reject every event as badly signed."""
+    if current_app.config.get(SECRETS[provider]):
+        return None
+    message = f"this site has no {SECRETS[provider]}: {provider} webhooks are not configured"
+    g.webhook_rejection = ("not_configured", None)
+    return jsonify(error="not_configured", message=message), 503
+
+
+def tracker() -> webhook_rejections.RejectionTracker:
+    """This process's rejection counts not yet written to the database."""
+    return current_app.extensions.setdefault(TRACKER_KEY, webhook_rejections.RejectionTracker())
+
+
+@bp.after_request
+def _count_rejection(response: Response) -> Response:
+    """Count and (sparingly) log every refused webhook request: a skewed clock must not go unseen."""
+    reason, skew = g.get("webhook_rejection") or (DEFAULT_REASONS.get(response.status_code), None)
+    if reason is None or not request.endpoint:
+        return response
+    from ..metrics import EXTENSION_KEY
+
+    provider = request.endpoint.rpartition(".")[2]
+    reason = webhook_rejections.reason_of(reason)
+    metrics = current_app.extensions.get(EXTENSION_KEY)
+    if metrics is not None:
+        metrics.count_webhook_rejection(provider, reason)
+    detail = (response.get_json(silent=True) or {}).get("message") or response.status
+    webhook_rejections.record(tracker(), provider, reason, skew, str(detail)[:200])
+    return response
 
 
 def _json(payload: bytes) -> Any:
@@ -43,6 +90,9 @@ def _store(provider: str, event_id: str, event_type: Any, payload: bytes) -> tup
 @bp.post("/stripe")
 def stripe() -> tuple[Response, int]:
     """Verify a Stripe event (`Stripe-Signature`) and store it in the inbox; its id is the body's `id`."""
+    refused = _not_configured("stripe")
+    if refused:
+        return refused
     payload = request.get_data(cache=False)
     try:
         verify_stripe(
@@ -52,7 +102,7 @@ def stripe() -> tuple[Response, int]:
             time.time(),
         )
     except SignatureError as error:
-        return _bad("signature", str(error))
+        return _bad("signature", str(error), error)
     body = _json(payload)
     if not isinstance(body, dict):
         return _bad("payload", "the body is not a JSON object")
@@ -65,6 +115,9 @@ def stripe() -> tuple[Response, int]:
 @bp.post("/standard")
 def standard() -> tuple[Response, int]:
     """Verify a Standard Webhooks event (webhook-id/-timestamp/-signature) and store it in the inbox."""
+    refused = _not_configured("standard")
+    if refused:
+        return refused
     payload = request.get_data(cache=False)
     event_id = request.headers.get("webhook-id")
     try:
@@ -77,7 +130,7 @@ def standard() -> tuple[Response, int]:
             time.time(),
         )
     except SignatureError as error:
-        return _bad("signature", str(error))
+        return _bad("signature", str(error), error)
     assert event_id is not None  # verify_standard checked it
     if len(event_id) > 255:
         return _bad("payload", "webhook-id is longer than 255 characters")

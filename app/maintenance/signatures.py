@@ -13,7 +13,17 @@ STANDARD_TOLERANCE_SECONDS = 300
 
 
 class SignatureError(ValueError):
-    """Raised with a reason a sender's developer can act on."""
+    """Raised with a reason a sender's developer can act on.
+
+    `reason` sorts it for counting: malformed, stale_timestamp, future_timestamp,
+    signature or not_configured; `skew` is this clock minus the sender's
+    timestamp, in seconds, when the timestamp was read.
+    """
+
+    def __init__(self, message: str, reason: str = "malformed", skew: float | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.skew = skew
 
 
 def stripe_signature(secret: str, timestamp: int, payload: bytes) -> str:
@@ -67,11 +77,13 @@ def _check_fresh_and_signed(
     expected_for: Callable[[str], str],
 ) -> None:
     """Refuse a stale timestamp, then accept when any candidate matches any secret's signature."""
-    if abs(now - timestamp) > tolerance:
-        raise SignatureError("timestamp outside the tolerance")
+    skew = now - timestamp
+    if abs(skew) > tolerance:
+        reason = "stale_timestamp" if skew > 0 else "future_timestamp"
+        raise SignatureError("timestamp outside the tolerance", reason, skew)
     secrets = [secret for secret in secrets if secret]
     if not secrets:
-        raise SignatureError("no signing secret configured")
+        raise SignatureError("no signing secret configured", "not_configured")
     matched = False
     for secret in secrets:
         expected = expected_for(secret)
@@ -81,7 +93,7 @@ def _check_fresh_and_signed(
             # header may carry any latin-1 character.
             matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
     if not matched:
-        raise SignatureError("no signature matches")
+        raise SignatureError("no signature matches", "signature", skew)
 
 
 # -- Standard Webhooks (https://www.standardwebhooks.com/) ------------------------------------
@@ -93,7 +105,7 @@ def standard_key(secret: str) -> bytes:
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise SignatureError("a configured secret is not valid whsec_<base64>") from None
+        raise SignatureError("a configured secret is not valid whsec_<base64>", "not_configured") from None
 
 
 def standard_signature(secret: str, message_id: str, timestamp: int, payload: bytes) -> str:

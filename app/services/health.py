@@ -200,6 +200,52 @@ def check_mail_circuit() -> dict[str, Any]:
     }
 
 
+def check_mail() -> dict[str, Any]:
+    """Which mail backend runs: `disabled` says so (the operator's choice), console/memory send nothing."""
+    backend = current_app.config.get("MAIL_BACKEND")
+    return {
+        "ok": True,
+        "critical": False,
+        "backend": backend,
+        "sends_email": backend == "sendgrid",
+        "subscriptions": backend != "disabled",
+    }
+
+
+def webhook_setup() -> dict[str, Any]:
+    """Which receivers have secrets, and whether outbound webhooks are off, signed or not configured."""
+    from ..blueprints.webhooks import SECRETS
+
+    config = current_app.config
+    receivers = {provider: bool(config.get(setting)) for provider, setting in SECRETS.items()}
+    if not config.get("OUTBOUND_WEBHOOK_URLS"):
+        outbound = "off"
+    else:
+        outbound = "signed" if config.get("OUTBOUND_WEBHOOK_SECRET") else "not_configured"
+    return {"receivers": receivers, "outbound": outbound}
+
+
+def check_webhooks(now: datetime) -> dict[str, Any]:
+    """Which receivers are configured, outbound signing, and last hour's rejections.
+
+    Not ok when events were refused for their timestamp in the last hour: a skewed
+    clock refuses every signed event, and the senders only see 400s.
+    """
+    from ..blueprints.webhooks import tracker
+    from . import webhook_rejections
+
+    check: dict[str, Any] = {"critical": False, **webhook_setup()}
+    outbound = check["outbound"]
+    try:
+        rejected = webhook_rejections.recent(tracker(), now)
+        db.session.commit()
+    except Exception as error:  # reported, never raised
+        db.session.rollback()
+        return {**check, "ok": False, "rejected_last_hour": None, "error": _describe(error)}
+    return {**check, "ok": rejected["timestamp"] == 0 and outbound != "not_configured",
+            "rejected_last_hour": rejected}
+
+
 def check_state(cache: StateCache, now: datetime) -> dict[str, Any]:
     """The gate's state: where it comes from, how old it is; stale when the database did not confirm it."""
     state = cache.get()
@@ -223,10 +269,13 @@ def readiness(cache: StateCache, now: datetime | None = None) -> Report:
         checks["worker"] = check_worker(stale_after, now)
         checks["queues"] = check_queues()
         checks["mail_circuit"] = check_mail_circuit()
+        checks["webhooks"] = check_webhooks(now)
     else:
         skipped = {"ok": False, "critical": False, "error": "database unavailable"}
         checks["worker"] = {**skipped, "age_seconds": None, "stale_after_seconds": stale_after}
         checks["queues"] = {**skipped, "depths": {}}
         checks["mail_circuit"] = {**skipped, "state": None}
+        checks["webhooks"] = {**skipped, **webhook_setup(), "rejected_last_hour": None}
+    checks["mail"] = check_mail()
     checks["maintenance_state"] = check_state(cache, now)
     return Report(checks)

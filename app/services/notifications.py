@@ -17,6 +17,11 @@
    429/5xx/timeout → back to `queued` with not_before = now + Retry-After (when
    the answer has one) or an exponential backoff, until NOTIFY_MAX_ATTEMPTS
    calls, then `failed`; other errors (400, 401…) → `failed` at once.
+   A 400 refuses the whole call for one bad address, so it is isolated first
+   (`_send_isolating`): the personalizations SendGrid names in its errors'
+   `field` are set aside, or else the batch is halved, and the rest is sent
+   again; only the refused recipients become `failed`. Each recipient is in
+   exactly one accepted call, so nobody gets the email twice.
 
 At most once after hand-off: a worker killed between the commit of `sending`
 and the recording of the answer leaves its rows `sending`. Nobody can know
@@ -37,7 +42,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -234,6 +239,18 @@ class Batch:
     language: str
     window_id: int
     recipients: list[mail.Recipient]
+    # Delivery id per address (an address appears once per window), to record each recipient's outcome.
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What the calls for one batch did: accepted and refused recipients, and an error for the rest."""
+
+    sent: set[str] = field(default_factory=set)
+    refused: dict[str, mail.MailError] = field(default_factory=dict)
+    error: mail.MailError | None = None  # for every recipient neither sent nor refused
+    calls: int = 0
 
 
 def _claim_batch(window_id: int, language: str, now: datetime, report: PassReport) -> Batch | None:
@@ -287,6 +304,7 @@ def _claim_batch(window_id: int, language: str, now: datetime, report: PassRepor
         row.not_before = now  # the lease starts now (see the module's docstring)
         row.attempts += 1
         batch.recipients.append(mail.Recipient(subscriber.email, subscriptions.unsubscribe_url(subscriber)))
+        batch.rows[subscriber.email] = row.id
     db.session.commit()  # the hand-off: from here on these rows are this worker's, sent at most once
     return batch
 
@@ -294,24 +312,86 @@ def _claim_batch(window_id: int, language: str, now: datetime, report: PassRepor
 # -- sending ---------------------------------------------------------------------------------------
 
 
-def _send(batch: Batch) -> mail.MailError | None:
+# A 400 for a reason that is not one address (e.g. the sender) would halve down to single
+# recipients: bound the calls spent isolating, then fail what is left with that 400.
+MAX_ISOLATION_CALLS = 40
+
+
+def _send_one(message: mail.Message, batch_id: str) -> mail.MailError | None:
     try:
-        window = db.session.get(MaintenanceWindow, batch.window_id)
-        message = mail.back_online_message(window, batch.language, batch.recipients)
-        db.session.commit()  # no transaction held open during the call
         mail.send(message)
     except mail.MailError as error:
         return error
     except Exception as error:  # a bug or an unexpected client error: retried, and counted by the breaker
-        log.exception("sending batch %s failed", batch.batch_id)
+        log.exception("sending batch %s failed", batch_id)
         return mail.MailError(f"{type(error).__name__}: {error}", retryable=True)
     return None
 
 
-def _record(batch: Batch, error: mail.MailError | None, report: PassReport,
+def _named_personalizations(error: mail.MailError, count: int) -> set[int]:
+    """The personalization indexes a SendGrid 400 names (`"field": "personalizations.3.to.0.email"`)."""
+    named = set()
+    for field_path in error.fields:
+        parts = (field_path or "").split(".")
+        if len(parts) > 1 and parts[0] == "personalizations" and parts[1].isdigit() and int(parts[1]) < count:
+            named.add(int(parts[1]))
+    return named
+
+
+def _send_isolating(message: mail.Message, batch_id: str) -> Outcome:
+    """Send `message`; on a 400 set aside the refused recipients and send the others (see the docstring)."""
+    outcome = Outcome()
+    parts = [list(message.recipients)]
+    while parts:
+        part = parts.pop(0)
+        error = _send_one(replace(message, recipients=part), batch_id)
+        outcome.calls += 1
+        if error is None:
+            outcome.sent.update(recipient.email for recipient in part)
+            continue
+        if error.status != 400:  # not about an address: the untried recipients share this error
+            outcome.error = error
+            return outcome
+        if len(part) == 1:
+            outcome.refused[part[0].email] = error
+            continue
+        if outcome.calls >= MAX_ISOLATION_CALLS:
+            outcome.refused.update((recipient.email, error) for recipient in part)
+            continue
+        named = _named_personalizations(error, len(part))
+        if named:
+            outcome.refused.update((part[index].email, error) for index in named)
+            rest = [recipient for index, recipient in enumerate(part) if index not in named]
+            if rest:
+                parts.insert(0, rest)
+        else:
+            middle = len(part) // 2
+            parts[:0] = [part[:middle], part[middle:]]
+    if outcome.refused:
+        log.warning("batch %s: SendGrid refused %d of %d recipients; the others were sent",
+                    batch_id, len(outcome.refused), len(message.recipients))
+    return outcome
+
+
+def _send(batch: Batch) -> Outcome:
+    try:
+        window = db.session.get(MaintenanceWindow, batch.window_id)
+        message = mail.back_online_message(window, batch.language, batch.recipients)
+        db.session.commit()  # no transaction held open during the call
+    except Exception as error:  # a bug: retried, and counted by the breaker
+        log.exception("rendering batch %s failed", batch.batch_id)
+        return Outcome(error=mail.MailError(f"{type(error).__name__}: {error}", retryable=True), calls=0)
+    return _send_isolating(message, batch.batch_id)
+
+
+def _record(batch: Batch, outcome: Outcome, report: PassReport,
             now: datetime) -> dict[str, Any] | None:
-    """Record the answer for the batch's rows and the breaker, in one transaction; the breaker's
+    """Record the answers for the batch's rows and the breaker, in one transaction; the breaker's
     details when this call opened it."""
+    error = outcome.error
+    sent = {batch.rows[email] for email in outcome.sent if email in batch.rows}
+    refused = {batch.rows[email]: str(problem) for email, problem in outcome.refused.items()
+               if email in batch.rows}
     now = max(now, utcnow())  # the pass's clock, or later: the call took time
     rows = list(db.session.scalars(
         select(Delivery).where(Delivery.batch_id == batch.batch_id, Delivery.status == "sending")
@@ -319,7 +399,13 @@ def _record(batch: Batch, error: mail.MailError | None, report: PassReport,
     ))
     max_attempts = int(_setting("NOTIFY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
     for row in rows:
-        if error is None:
+        if row.id in sent:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            report.sent += 1
+        elif row.id in refused:  # SendGrid refused this recipient: trying again cannot help
+            row.status, row.last_error = "failed", refused[row.id][:1000]
+            report.failed += 1
+        elif error is None:
             row.status, row.sent_at, row.last_error = "sent", now, None
             report.sent += 1
         elif error.retryable and row.attempts < max_attempts:
@@ -372,10 +458,11 @@ def send_due_deliveries(
                 if trial:
                     _give_back_trial()
                 continue
-            error = _send(batch)
-            report.calls += 1
+            outcome = _send(batch)
+            error = outcome.error
+            report.calls += max(1, outcome.calls)
             done += 1
-            opened = _record(batch, error, report, now)
+            opened = _record(batch, outcome, report, now)
             if opened:
                 report.circuit = "open"
                 log.warning("mail circuit opened until %s after: %s", opened["retry_at"], error)

@@ -41,6 +41,12 @@ class InvalidEmail(ServiceError):
     status = 400
 
 
+class EmailDisabled(ServiceError):
+    """MAIL_BACKEND=disabled: the site sends no email, so it takes no subscriptions."""
+
+    status = 404
+
+
 @dataclass(frozen=True)
 class Subscription:
     """What the subscribe confirmation shows; the same whether the address was new or not."""
@@ -76,6 +82,10 @@ def subscribe(window_id: int, raw_email: str, language: str, now: datetime | Non
 
     A repeat after an unsubscribe subscribes again (the person asked, again).
     """
+    from .. import mail
+
+    if not mail.email_enabled():
+        raise EmailDisabled("Email notifications are switched off on this site.")
     now = now or utcnow()
     email = normalise_email(raw_email)
     digest = email_hash(email)
@@ -183,8 +193,13 @@ def queue_deliveries(window: MaintenanceWindow, ended_at: datetime) -> int:
     subscriber that already has its delivery is left alone by ON CONFLICT on
     the unique (subscriber_id, kind), so queueing twice is harmless. (A NOT
     EXISTS anti-join instead made PostgreSQL rescan the rows being inserted:
-    quadratic, 10 s for 10,000.)
+    quadratic, 10 s for 10,000.) Nothing is queued while email is disabled: a row
+    that can never be sent would only sit in the queue.
     """
+    from .. import mail
+
+    if not mail.email_enabled():
+        return 0
     not_before = ended_at + timedelta(seconds=int(current_app.config["NOTIFY_DELAY_SECONDS"]))
     rows = select(
         Subscriber.window_id,

@@ -11,6 +11,8 @@ next calls:
         fake.fail_next(2, 429, retry_after=120)   # the next 2 calls: 429 with Retry-After
         fake.fail_next(1, 500)
         fake.fail_next(1, "hang")                 # hold the request until the client times out
+        fake.reject("bad@example.com")            # any call to it: 400 naming its personalization
+        fake.reject("bad@example.com", name_field=False)   # 400 without saying which one
         ...
         assert fake.calls[0].personalizations == 1000
 
@@ -69,6 +71,7 @@ class FakeSendGrid:
 
     def __post_init__(self) -> None:
         self._plans: deque[_Plan] = deque()
+        self._rejected: dict[str, bool] = {}  # address -> whether the 400 names its field
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -81,6 +84,13 @@ class FakeSendGrid:
         with self._lock:
             for _ in range(count):
                 self._plans.append(_Plan(status, None if retry_after is None else str(retry_after)))
+
+    def reject(self, *emails: str, name_field: bool = True) -> None:
+        """Refuse (400, the whole call) every call that has one of `emails` as a recipient, as SendGrid
+        does for an address it will not accept; with `name_field` the error names the personalization."""
+        with self._lock:
+            for email in emails:
+                self._rejected[email.lower()] = name_field
 
     def reset(self) -> None:
         with self._lock:
@@ -158,6 +168,9 @@ class FakeSendGrid:
         if problem:
             return self._answer(request, Call(request.path, authorization, body, 400), 400,
                                 {"errors": [{"message": problem}]})
+        refused = self._refused(body)
+        if refused:
+            return self._answer(request, Call(request.path, authorization, body, 400), 400, {"errors": refused})
         with self._lock:
             plan = self._plans.popleft() if self._plans else _Plan(202)
             call = Call(request.path, authorization, body, plan.status)
@@ -171,6 +184,23 @@ class FakeSendGrid:
                 self._stopping.wait(self.latency)
             return self._answer(request, None, 202, None, {"X-Message-Id": f"fake-{len(self.calls)}"})
         return self._answer(request, None, int(plan.status), {"errors": [{"message": "fake failure"}]}, headers)
+
+    def _refused(self, body: dict[str, Any]) -> list[dict[str, str]]:
+        """SendGrid's errors for the refused addresses in this call (empty: none refused)."""
+        errors = []
+        with self._lock:
+            rejected = dict(self._rejected)
+        for index, personalization in enumerate(body["personalizations"]):
+            for to_index, to in enumerate(personalization.get("to") or []):
+                name_field = rejected.get(str(to.get("email", "")).lower())
+                if name_field is None:
+                    continue
+                error = {"message": "Does not contain a valid address.",
+                         "help": "https://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"}
+                if name_field:
+                    error["field"] = f"personalizations.{index}.to.{to_index}.email"
+                errors.append(error)
+        return errors
 
     @staticmethod
     def _invalid(body: Any) -> str | None:
