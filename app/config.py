@@ -78,6 +78,9 @@ class Config:
     BANNER_POLL_SECONDS = int(os.environ.get("BANNER_POLL_SECONDS", "15"))
 
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+    # The path the site is served under ("" at the root, "/status" below a prefix); gunicorn reads
+    # the same variable. The shared maintenance page's links start with it, never with a request's.
+    SCRIPT_NAME = os.environ.get("SCRIPT_NAME", "").strip()
     # The site's public address, for links printed outside a request (`flask maintenance bypass-link`).
     PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))

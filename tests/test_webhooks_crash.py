@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import signal
@@ -49,7 +50,7 @@ def send(port: int, event_id: str) -> int | None:
     try:
         status, _, _ = get(port, "/webhooks/stripe", headers=headers, method="POST", body=body, timeout=10)
         return status
-    except OSError:  # connection reset by the killed worker
+    except (OSError, http.client.HTTPException):  # reset, or an answer cut off, by the killed worker
         return None
 
 

@@ -50,13 +50,15 @@ def render_status(template: str, window: WindowState | None, now: datetime, **ex
     still gets its own jittered poll delay, filled into the shared text.
     """
     cache: dict = current_app.extensions.setdefault(RENDER_CACHE_KEY, {})
-    key = render_key(template, window, now, str(get_locale()), **extra)
+    language = str(get_locale())
+    key = render_key(template, window, now, language, **extra)
     html = cache.get(key)
     if html is None:
         if len(cache) >= RENDER_CACHE_MAX:
             cache.clear()
-        html = render_template(
+        html = render_shared(
             template,
+            language,
             window=window,
             facts=public_facts(window, now) if window else None,
             poll_seconds=POLL_SLOT,
@@ -64,6 +66,24 @@ def render_status(template: str, window: WindowState | None, now: datetime, **ex
         )
         cache[key] = html
     return fill_poll_delay(html, window, now, current_app.config)
+
+
+def render_shared(template: str, language: str, **context: object) -> str:
+    """Render a page shared by every visitor from configuration alone, never from this request.
+
+    Whichever request comes first builds the rendering the others receive, so it is built in
+    a fresh context of its own: links start with the configured SCRIPT_NAME (not the
+    request's, which a client or proxy may set), and no Host, query, cookie or signed-in
+    user of the triggering request can reach it (docs/deploy.md).
+    """
+    from ..i18n import LANGUAGE_COOKIE
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    base_url = "http://localhost" + app.config["SCRIPT_NAME"] + "/"
+    with app.app_context(), app.test_request_context(
+        "/maintenance", base_url=base_url, headers={"Cookie": f"{LANGUAGE_COOKIE}={language}"}
+    ):
+        return render_template(template, **context)
 
 
 def render_key(
