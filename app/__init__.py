@@ -95,17 +95,14 @@ def check_config(app: Flask) -> None:
 
     if any(normalise_path(prefix) == "/" for prefix in app.config["MAINTENANCE_ALLOWLIST"]):
         raise RuntimeError("MAINTENANCE_ALLOWLIST must not contain '/': it would allow every path.")
-<<<<<<< HEAD
     if app.config["MAINTENANCE_FAIL_MODE"] not in ("closed", "open"):
         raise RuntimeError("MAINTENANCE_FAIL_MODE must be 'closed' or 'open'.")
     if app.config["MAINTENANCE_STATE_REFRESH"] not in ("background", "inline"):
         raise RuntimeError("MAINTENANCE_STATE_REFRESH must be 'background' or 'inline'.")
-=======
     if not SCRIPT_NAME_FORMAT.fullmatch(app.config["SCRIPT_NAME"]):
         raise RuntimeError(
             "SCRIPT_NAME must be empty or a path like /status (no trailing slash, no host)."
         )
->>>>>>> h-edge
     if app.config.get("PLANNED_WINDOW"):
         from .maintenance.planned import parse_planned
 
