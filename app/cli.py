@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .maintenance.audit_view import csv_lines
 from .maintenance.state import ROLES, Actor, Mode, Reason
-from .maintenance.validation import ValidationError, validate_window
+from .maintenance.validation import ValidationError, has_unstorable_text, validate_window
 from .maintenance.windows import parse_moment, public_facts, utcnow
 from .services import ServiceError
 from .services import audit as audit_service
@@ -371,6 +371,9 @@ def audit_export(action: str, actor: str, since: str | None, until: str | None) 
                 moments[name] = parse_moment(raw, utcnow()).astimezone(UTC)
             except ValueError:
                 _fail(f"--{name}: use an ISO-8601 date, like 2026-01-31 or 2026-01-31T02:00Z.", code=2)
+    for name, raw in (("action", action), ("actor", actor)):
+        if has_unstorable_text(raw):
+            _fail(f"--{name}: contains invalid characters (such as a NUL byte).", code=2)
     filters = audit_service.AuditFilters(action=action.strip(), actor=actor.strip(), **moments)
     for line in csv_lines(audit_service.iter_filtered(filters)):
         sys.stdout.write(line)

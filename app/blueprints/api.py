@@ -8,10 +8,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..bodies import read_body
 from ..extensions import csrf, db
 from ..gate import bearer_token
 from ..maintenance.state import Actor
-from ..maintenance.validation import ValidationError, validate_window
+from ..maintenance.validation import BodyError, ValidationError, parse_json, validate_window
 from ..maintenance.windows import utcnow
 from ..models import MaintenanceWindow
 from ..ratelimits import state_change_limit
@@ -93,11 +94,18 @@ def _status_body() -> dict[str, Any]:
 
 def _json_body() -> dict[str, Any]:
     """Read the request's JSON object; an empty body is an empty object."""
-    if not request.get_data(cache=True):
+    raw = read_body()
+    if not raw:
         return {}
-    payload = request.get_json(silent=True)
+    expected = "Send a JSON object with Content-Type: application/json."
+    if not request.is_json:
+        raise ValidationError({"body": expected})
+    try:
+        payload = parse_json(raw)
+    except BodyError as error:
+        raise ValidationError({"body": f"{str(error).capitalize()}. {expected}"}) from None
     if not isinstance(payload, dict):
-        raise ValidationError({"body": "Send a JSON object with Content-Type: application/json."})
+        raise ValidationError({"body": expected})
     return payload
 
 

@@ -7,14 +7,15 @@ A known event answers 200 too (`duplicate: true`) and changes nothing.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from ..bodies import read_body
 from ..extensions import csrf
 from ..maintenance.signatures import SignatureError, verify_standard, verify_stripe
+from ..maintenance.validation import BodyError, has_unstorable_text, parse_json
 from ..services import webhooks as webhook_service
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -26,11 +27,13 @@ def _bad(error: str, message: str) -> tuple[Response, int]:
     return jsonify(error=error, message=message), 400
 
 
-def _json(payload: bytes) -> Any:
-    try:
-        return json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        return None
+def _unstorable(event_id: str, event_type: Any) -> tuple[Response, int] | None:
+    """Refuse, with a 400 the sender will not retry, an id or type the database cannot store."""
+    if has_unstorable_text(event_id):
+        return _bad("payload", "the event id contains a NUL byte or invalid Unicode")
+    if has_unstorable_text(event_type):
+        return _bad("payload", "the event type contains a NUL byte or invalid Unicode")
+    return None
 
 
 def _store(provider: str, event_id: str, event_type: Any, payload: bytes) -> tuple[Response, int]:
@@ -43,7 +46,7 @@ def _store(provider: str, event_id: str, event_type: Any, payload: bytes) -> tup
 @bp.post("/stripe")
 def stripe() -> tuple[Response, int]:
     """Verify a Stripe event (`Stripe-Signature`) and store it in the inbox; its id is the body's `id`."""
-    payload = request.get_data(cache=False)
+    payload = read_body()
     try:
         verify_stripe(
             request.headers.get("Stripe-Signature"),
@@ -53,19 +56,22 @@ def stripe() -> tuple[Response, int]:
         )
     except SignatureError as error:
         return _bad("signature", str(error))
-    body = _json(payload)
+    try:
+        body = parse_json(payload)  # as the worker will parse it: UTF-8 JSON
+    except BodyError as error:
+        return _bad("payload", str(error))
     if not isinstance(body, dict):
         return _bad("payload", "the body is not a JSON object")
     event_id = body.get("id")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return _bad("payload", "the event has no string \"id\" (at most 255 characters)")
-    return _store("stripe", event_id, body.get("type"), payload)
+    return _unstorable(event_id, body.get("type")) or _store("stripe", event_id, body.get("type"), payload)
 
 
 @bp.post("/standard")
 def standard() -> tuple[Response, int]:
     """Verify a Standard Webhooks event (webhook-id/-timestamp/-signature) and store it in the inbox."""
-    payload = request.get_data(cache=False)
+    payload = read_body()
     event_id = request.headers.get("webhook-id")
     try:
         verify_standard(
@@ -81,8 +87,9 @@ def standard() -> tuple[Response, int]:
     assert event_id is not None  # verify_standard checked it
     if len(event_id) > 255:
         return _bad("payload", "webhook-id is longer than 255 characters")
-    body = _json(payload)
-    if body is None:
-        return _bad("payload", "the body is not JSON")
+    try:
+        body = parse_json(payload)  # as the worker will parse it: UTF-8 JSON
+    except BodyError as error:
+        return _bad("payload", str(error))
     event_type = body.get("type") if isinstance(body, dict) else None
-    return _store("standard", event_id, event_type, payload)
+    return _unstorable(event_id, event_type) or _store("standard", event_id, event_type, payload)
