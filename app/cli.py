@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from .inputs import MAX_DATABASE_ID
 from .maintenance.audit_view import csv_lines
 from .maintenance.state import ROLES, Actor, Mode, Reason
 from .maintenance.validation import ValidationError, has_unstorable_text, validate_window
@@ -22,6 +23,9 @@ from .services import maintenance as maintenance_service
 from .services import scheduling as scheduling_service
 from .services import tokens as token_service
 from .services import users as user_service
+
+# An id beyond any row's is a usage error, not a query that fails (docs/errors.md).
+DATABASE_ID = click.IntRange(1, MAX_DATABASE_ID)
 
 
 class SafeGroup(click.Group):
@@ -191,7 +195,7 @@ def maintenance_schedule(**options: Any) -> None:
 
 
 @maintenance_cli.command("cancel")
-@click.argument("window_id", metavar="ID", type=int)
+@click.argument("window_id", metavar="ID", type=DATABASE_ID)
 @with_appcontext
 def maintenance_cancel(window_id: int) -> None:
     """Cancel a scheduled window before it starts."""
@@ -204,7 +208,9 @@ def maintenance_cancel(window_id: int) -> None:
 
 @maintenance_cli.command("bypass-link")
 @click.option("--expires", help="How long the link works: 30m, 2h, 1d (default 12h, at most 48h).")
-@click.option("--window", "window_id", type=int, help="Window id (default: active, else next scheduled).")
+@click.option(
+    "--window", "window_id", type=DATABASE_ID, help="Window id (default: active, else next scheduled)."
+)
 @click.option("--base-url", help="Site address for the printed URL (default: PUBLIC_URL).")
 @with_appcontext
 def maintenance_bypass_link(expires: str | None, window_id: int | None, base_url: str | None) -> None:
@@ -238,7 +244,7 @@ def maintenance_bypass_links() -> None:
 
 
 @maintenance_cli.command("bypass-revoke")
-@click.argument("link_id", type=int)
+@click.argument("link_id", type=DATABASE_ID)
 @with_appcontext
 def maintenance_bypass_revoke(link_id: int) -> None:
     """Revoke a bypass link at once on every worker."""

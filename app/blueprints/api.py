@@ -8,9 +8,9 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..bodies import read_body
 from ..extensions import csrf, db
 from ..gate import bearer_token
+from ..inputs import MAX_DATABASE_ID, read_body
 from ..maintenance.state import Actor
 from ..maintenance.validation import BodyError, ValidationError, parse_json, validate_window
 from ..maintenance.windows import utcnow
@@ -208,7 +208,10 @@ def bypass_link_create() -> Response:
             bypass_service.parse_expiry(expires if isinstance(expires, str) else "")
         except ServiceError as exc:
             fields["expires"] = exc.message
-    if window_id is not None and (not isinstance(window_id, int) or isinstance(window_id, bool)):
+    if window_id is not None and (
+        not isinstance(window_id, int) or isinstance(window_id, bool)
+        or not 1 <= window_id <= MAX_DATABASE_ID
+    ):
         fields["window_id"] = "A window id is a number."
     if fields:
         raise ValidationError(fields)

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from flask_babel import gettext
 
 from ..htmx import is_fragment_request, render
+from ..inputs import database_id
 from ..maintenance.audit_view import csv_lines, diff
 from ..maintenance.validation import has_unstorable_text
 from ..maintenance.windows import parse_moment, utcnow
@@ -62,7 +63,7 @@ def _filters() -> tuple[audit_service.AuditFilters, dict[str, str], dict[str, st
 def history() -> Response:
     """List entries newest first, with keyset paging on the id (`?before=<id>`)."""
     filters, raw, errors = _filters()
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     rows, next_before = ([], None) if errors else audit_service.page(filters, before, PAGE_SIZE)
     return render(
         "audit/list.html",

@@ -17,8 +17,8 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..bodies import read_body
 from ..extensions import db
+from ..inputs import read_body
 from ..maintenance.validation import INVALID_TEXT, BodyError, has_unstorable_text, parse_json
 from ..models import DemoItem
 

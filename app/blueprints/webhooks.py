@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..bodies import read_body
 from ..extensions import csrf
+from ..inputs import read_body
 from ..maintenance.signatures import SignatureError, verify_standard, verify_stripe
 from ..maintenance.validation import BodyError, has_unstorable_text, parse_json
 from ..services import webhooks as webhook_service

@@ -1,9 +1,30 @@
-"""Read request bodies whole, or refuse them with 413 when they exceed MAX_CONTENT_LENGTH."""
+"""Read request input safely: bodies within MAX_CONTENT_LENGTH, ids the database can hold."""
 
 from __future__ import annotations
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
+
+# The largest id of an INTEGER column: a bigger one makes PostgreSQL fail the query, so it
+# can name no row (docs/errors.md).
+MAX_DATABASE_ID = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """The `<int:...>` of every route: a number beyond any row's id is a 404, not a failed query."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's own parameter name
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def database_id(text: str) -> int:
+    """Read an id from a query string or form (for `request.args.get(..., type=database_id)`)."""
+    value = int(text)
+    if not 1 <= value <= MAX_DATABASE_ID:
+        raise ValueError("not an id")
+    return value
 
 
 def read_body() -> bytes:
