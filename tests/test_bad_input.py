@@ -210,6 +210,8 @@ def test_dashboard_form_refuses_nul(app, client, admin, path, data, field):
 def test_filters_refuse_nul(client, admin, path, field):
     response = client.get(path, query_string={field: "x\x00y"})
     assert response.status_code == 400
+    if path == "/admin/audit":
+        assert f'id="{field}-error"' in response.get_data(as_text=True)  # next to the field
 
 
 def test_cli_refuses_unstorable_text(app, runner):
