@@ -36,6 +36,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     configure_logging(app)
     check_config(app)
     register_extensions(app)
+    from .inputs import DatabaseIdConverter
+
+    app.url_map.converters["int"] = DatabaseIdConverter  # before the routes that use it
     register_blueprints(app)
     register_wsgi_layers(app)
     register_errorhandlers(app)

@@ -12,9 +12,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from .inputs import MAX_DATABASE_ID
 from .maintenance.audit_view import csv_lines
 from .maintenance.state import ROLES, Actor, Mode, Reason
-from .maintenance.validation import ValidationError, validate_window
+from .maintenance.validation import ValidationError, has_unstorable_text, validate_window
 from .maintenance.windows import parse_moment, public_facts, utcnow
 from .services import ServiceError
 from .services import audit as audit_service
@@ -23,6 +24,9 @@ from .services import scheduling as scheduling_service
 from .services import sessions as session_service
 from .services import tokens as token_service
 from .services import users as user_service
+
+# An id beyond any row's is a usage error, not a query that fails (docs/errors.md).
+DATABASE_ID = click.IntRange(1, MAX_DATABASE_ID)
 
 
 class SafeGroup(click.Group):
@@ -192,7 +196,7 @@ def maintenance_schedule(**options: Any) -> None:
 
 
 @maintenance_cli.command("cancel")
-@click.argument("window_id", metavar="ID", type=int)
+@click.argument("window_id", metavar="ID", type=DATABASE_ID)
 @with_appcontext
 def maintenance_cancel(window_id: int) -> None:
     """Cancel a scheduled window before it starts."""
@@ -205,7 +209,9 @@ def maintenance_cancel(window_id: int) -> None:
 
 @maintenance_cli.command("bypass-link")
 @click.option("--expires", help="How long the link works: 30m, 2h, 1d (default 12h, at most 48h).")
-@click.option("--window", "window_id", type=int, help="Window id (default: active, else next scheduled).")
+@click.option(
+    "--window", "window_id", type=DATABASE_ID, help="Window id (default: active, else next scheduled)."
+)
 @click.option("--base-url", help="Site address for the printed URL (default: PUBLIC_URL).")
 @with_appcontext
 def maintenance_bypass_link(expires: str | None, window_id: int | None, base_url: str | None) -> None:
@@ -239,7 +245,7 @@ def maintenance_bypass_links() -> None:
 
 
 @maintenance_cli.command("bypass-revoke")
-@click.argument("link_id", type=int)
+@click.argument("link_id", type=DATABASE_ID)
 @with_appcontext
 def maintenance_bypass_revoke(link_id: int) -> None:
     """Revoke a bypass link at once on every worker."""
@@ -403,6 +409,9 @@ def audit_export(action: str, actor: str, since: str | None, until: str | None) 
                 moments[name] = parse_moment(raw, utcnow()).astimezone(UTC)
             except ValueError:
                 _fail(f"--{name}: use an ISO-8601 date, like 2026-01-31 or 2026-01-31T02:00Z.", code=2)
+    for name, raw in (("action", action), ("actor", actor)):
+        if has_unstorable_text(raw):
+            _fail(f"--{name}: contains invalid characters (such as a NUL byte).", code=2)
     filters = audit_service.AuditFilters(action=action.strip(), actor=actor.strip(), **moments)
     for line in csv_lines(audit_service.iter_filtered(filters)):
         sys.stdout.write(line)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from .. import htmx
 from ..extensions import db
 from ..gate import state_cache
+from ..inputs import database_id
 from ..maintenance.state import ROLES, Mode, Reason, Status, WindowState
 from ..maintenance.validation import DEFAULT_MESSAGE, MESSAGE_MAX, ValidationError, validate_window
 from ..maintenance.windows import public_facts, utcnow
@@ -253,7 +254,7 @@ def bypass_create() -> Response:
 
     try:
         _, raw = bypass_service.create_link(
-            request_actor(), request.form.get("expires"), request.form.get("window_id", type=int)
+            request_actor(), request.form.get("expires"), request.form.get("window_id", type=database_id)
         )
     except ServiceError as exc:
         return _bypass_answer(error=exc)

@@ -18,6 +18,8 @@ bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
 TIMELINE_WIDTH = 1000.0
 CHART_WIDTH = 600.0
 CHART_HEIGHT = 200.0
+# A longer period only makes the page slow to draw (one bar per month; years 1-9999 took 3.5 s).
+MAX_PERIOD_YEARS = 10
 
 
 @bp.before_request
@@ -58,6 +60,8 @@ def downtime() -> tuple[str, int]:
     until = _moment("until", now, errors) or default_until
     if not errors and until <= since:
         errors["until"] = gettext("The end of the period must come after its start.")
+    elif not errors and until - since > timedelta(days=366 * MAX_PERIOD_YEARS):
+        errors["until"] = gettext("The period can be at most %(years)d years.", years=MAX_PERIOD_YEARS)
     if errors:
         since, until = default_since, default_until
     report = analytics_service.report(since, until, now)

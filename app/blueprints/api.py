@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from ..extensions import csrf, db
 from ..gate import bearer_token
+from ..inputs import MAX_DATABASE_ID, read_body
 from ..maintenance.state import Actor
-from ..maintenance.validation import ValidationError, validate_window
+from ..maintenance.validation import BodyError, ValidationError, parse_json, validate_window
 from ..maintenance.windows import utcnow
 from ..models import MaintenanceWindow
 from ..ratelimits import TokenAttemptsExceeded, bypass_link_limit, state_change_limit
@@ -97,11 +98,18 @@ def _status_body() -> dict[str, Any]:
 
 def _json_body() -> dict[str, Any]:
     """Read the request's JSON object; an empty body is an empty object."""
-    if not request.get_data(cache=True):
+    raw = read_body()
+    if not raw:
         return {}
-    payload = request.get_json(silent=True)
+    expected = "Send a JSON object with Content-Type: application/json."
+    if not request.is_json:
+        raise ValidationError({"body": expected})
+    try:
+        payload = parse_json(raw)
+    except BodyError as error:
+        raise ValidationError({"body": f"{str(error).capitalize()}. {expected}"}) from None
     if not isinstance(payload, dict):
-        raise ValidationError({"body": "Send a JSON object with Content-Type: application/json."})
+        raise ValidationError({"body": expected})
     return payload
 
 
@@ -205,7 +213,10 @@ def bypass_link_create() -> Response:
             bypass_service.parse_expiry(expires if isinstance(expires, str) else "")
         except ServiceError as exc:
             fields["expires"] = exc.message
-    if window_id is not None and (not isinstance(window_id, int) or isinstance(window_id, bool)):
+    if window_id is not None and (
+        not isinstance(window_id, int) or isinstance(window_id, bool)
+        or not 1 <= window_id <= MAX_DATABASE_ID
+    ):
         fields["window_id"] = "A window id is a number."
     if fields:
         raise ValidationError(fields)

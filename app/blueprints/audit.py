@@ -8,7 +8,9 @@ from flask import Blueprint, Response, request, stream_with_context
 from flask_babel import gettext
 
 from ..htmx import is_fragment_request, render
+from ..inputs import database_id
 from ..maintenance.audit_view import csv_lines, diff
+from ..maintenance.validation import has_unstorable_text
 from ..maintenance.windows import parse_moment, utcnow
 from ..services import audit as audit_service
 from .auth import admin_required
@@ -44,6 +46,9 @@ def _filters() -> tuple[audit_service.AuditFilters, dict[str, str], dict[str, st
     """Read the filters from the query string: the parsed filters, the raw values, the errors."""
     errors: dict[str, str] = {}
     since, until = _date("since", errors), _date("until", errors)
+    for key in ("action", "actor"):
+        if has_unstorable_text(request.args.get(key, "")):
+            errors[key] = gettext("Remove the invalid characters (such as a NUL byte).")
     filters = audit_service.AuditFilters(
         action=request.args.get("action", "").strip(),
         actor=request.args.get("actor", "").strip(),
@@ -58,7 +63,7 @@ def _filters() -> tuple[audit_service.AuditFilters, dict[str, str], dict[str, st
 def history() -> Response:
     """List entries newest first, with keyset paging on the id (`?before=<id>`)."""
     filters, raw, errors = _filters()
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     rows, next_before = ([], None) if errors else audit_service.page(filters, before, PAGE_SIZE)
     return render(
         "audit/list.html",

@@ -24,6 +24,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from .. import htmx
 from ..extensions import limiter, login_manager
 from ..maintenance.state import Actor
+from ..maintenance.validation import has_unstorable_text
 from ..models import User
 from ..security import safe_next
 from ..services import sessions as session_service
@@ -108,6 +109,14 @@ def login() -> Response | str:
     if request.method == "POST":
         email = request.form.get("email", "")[:254]
         password = request.form.get("password", "")[:1024]
+        if has_unstorable_text(email):  # no address has one; the database could not even look it up
+            return Response(
+                render_template(
+                    "auth/login.html", next_url=next_url, email="",
+                    error=gettext("Enter a valid email address, like name@example.com."),
+                ),
+                status=400,
+            )
         user = user_service.authenticate(email, password, request_actor(email or "anonymous"))
         if user is not None:
             raw_key = session_service.open_session(user, request_actor(user.email))

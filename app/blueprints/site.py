@@ -18,6 +18,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
+from ..inputs import read_body
+from ..maintenance.validation import INVALID_TEXT, BodyError, has_unstorable_text, parse_json
 from ..models import DemoItem
 
 bp = Blueprint("site", __name__)
@@ -37,7 +39,9 @@ def account() -> Response | str:
     error = None
     if request.method == "POST":
         note = request.form.get("note", "").strip()
-        if len(note) > NOTE_MAX:
+        if has_unstorable_text(note):
+            error = gettext("Remove the invalid characters (such as a NUL byte).")
+        elif len(note) > NOTE_MAX:
             error = gettext("At most %(count)s characters.", count=NOTE_MAX)
         else:
             session["note"] = note
@@ -56,10 +60,15 @@ def ping() -> Response:
 def items() -> tuple[Response, int] | Response:
     """List the demo items, or add one."""
     if request.method == "POST":
-        payload = request.get_json(silent=True)
+        try:
+            payload = parse_json(read_body()) if request.is_json else None
+        except BodyError as error:
+            return jsonify(error="validation", fields={"body": f"{str(error).capitalize()}."}), 400
         name = payload.get("name") if isinstance(payload, dict) else None
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             return jsonify(error="validation", fields={"name": "Give a name of 1-100 characters."}), 400
+        if has_unstorable_text(name):
+            return jsonify(error="validation", fields={"name": INVALID_TEXT}), 400
         item = DemoItem(name=name.strip())
         db.session.add(item)
         db.session.commit()

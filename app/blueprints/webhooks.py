@@ -11,14 +11,15 @@ by provider and reason (/metrics, the dashboard) and logged sparingly
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..extensions import csrf
+from ..inputs import read_body
 from ..maintenance.signatures import SignatureError, verify_standard, verify_stripe
+from ..maintenance.validation import BodyError, has_unstorable_text, parse_json
 from ..services import webhook_rejections
 from ..services import webhooks as webhook_service
 
@@ -73,11 +74,13 @@ def _count_rejection(response: Response) -> Response:
     return response
 
 
-def _json(payload: bytes) -> Any:
-    try:
-        return json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        return None
+def _unstorable(event_id: str, event_type: Any) -> tuple[Response, int] | None:
+    """Refuse, with a 400 the sender will not retry, an id or type the database cannot store."""
+    if has_unstorable_text(event_id):
+        return _bad("payload", "the event id contains a NUL byte or invalid Unicode")
+    if has_unstorable_text(event_type):
+        return _bad("payload", "the event type contains a NUL byte or invalid Unicode")
+    return None
 
 
 def _store(provider: str, event_id: str, event_type: Any, payload: bytes) -> tuple[Response, int]:
@@ -93,7 +96,7 @@ def stripe() -> tuple[Response, int]:
     refused = _not_configured("stripe")
     if refused:
         return refused
-    payload = request.get_data(cache=False)
+    payload = read_body()
     try:
         verify_stripe(
             request.headers.get("Stripe-Signature"),
@@ -103,13 +106,16 @@ def stripe() -> tuple[Response, int]:
         )
     except SignatureError as error:
         return _bad("signature", str(error), error)
-    body = _json(payload)
+    try:
+        body = parse_json(payload)  # as the worker will parse it: UTF-8 JSON
+    except BodyError as error:
+        return _bad("payload", str(error))
     if not isinstance(body, dict):
         return _bad("payload", "the body is not a JSON object")
     event_id = body.get("id")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return _bad("payload", "the event has no string \"id\" (at most 255 characters)")
-    return _store("stripe", event_id, body.get("type"), payload)
+    return _unstorable(event_id, body.get("type")) or _store("stripe", event_id, body.get("type"), payload)
 
 
 @bp.post("/standard")
@@ -118,7 +124,7 @@ def standard() -> tuple[Response, int]:
     refused = _not_configured("standard")
     if refused:
         return refused
-    payload = request.get_data(cache=False)
+    payload = read_body()
     event_id = request.headers.get("webhook-id")
     try:
         verify_standard(
@@ -134,8 +140,9 @@ def standard() -> tuple[Response, int]:
     assert event_id is not None  # verify_standard checked it
     if len(event_id) > 255:
         return _bad("payload", "webhook-id is longer than 255 characters")
-    body = _json(payload)
-    if body is None:
-        return _bad("payload", "the body is not JSON")
+    try:
+        body = parse_json(payload)  # as the worker will parse it: UTF-8 JSON
+    except BodyError as error:
+        return _bad("payload", str(error))
     event_type = body.get("type") if isinstance(body, dict) else None
-    return _store("standard", event_id, event_type, payload)
+    return _unstorable(event_id, event_type) or _store("standard", event_id, event_type, payload)

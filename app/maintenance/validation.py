@@ -1,11 +1,17 @@
-"""Rules for the fields of a maintenance window, shared by the dashboard, the API and the CLI."""
+"""Rules for the fields of a maintenance window, shared by the dashboard, the API and the CLI.
+
+Also the checks every entry point applies to raw input before it reaches the database: text
+that cannot be stored (a NUL byte, a lone surrogate) and request bodies that are not UTF-8 JSON
+(see docs/errors.md).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .paths import normalise_path
@@ -15,6 +21,10 @@ from .windows import parse_moment
 MESSAGE_MAX = 500
 MAX_LIST_ITEMS = 50
 MAX_MINUTES = 7 * 24 * 60
+# How far ahead a window may start, and how long after its start its ETA or end may be: a
+# year covers any real plan, and refusing more catches typos like 2062 for 2026 (docs/errors.md).
+MAX_AHEAD = timedelta(days=365)
+INVALID_TEXT = "Contains invalid characters (such as a NUL byte); remove them."
 DEFAULT_MESSAGE = "We are performing scheduled maintenance and will be back shortly."
 
 FIELDS = (
@@ -66,6 +76,11 @@ def validate_window(
     unknown = sorted(set(data) - set(FIELDS))
     for name in unknown:
         errors[name] = "Unknown field."
+    unstorable = {name for name in data if name not in errors and has_unstorable_text(data[name])}
+    for name in unstorable:
+        errors[name] = INVALID_TEXT
+    # Check the other fields as if these were absent, so each field gets one message.
+    data = {name: value for name, value in data.items() if name not in unstorable}
 
     def present(name: str) -> bool:
         return name in data and data[name] is not None
@@ -97,9 +112,14 @@ def validate_window(
     if present("starts_at") and data["starts_at"] != "":
         try:
             starts_at = parse_moment(str(data["starts_at"]), now)
-            values["starts_at"] = starts_at
         except ValueError:
             errors["starts_at"] = "Use a time like 2026-01-31T02:00Z, or 30m, 2h."
+        else:
+            if starts_at > now + MAX_AHEAD:
+                errors["starts_at"] = "Must be within a year from now."
+                starts_at = now
+            else:
+                values["starts_at"] = starts_at
 
     for name in ("eta", "ends_at"):
         if name not in data:
@@ -118,6 +138,8 @@ def validate_window(
             errors[name] = "Must be in the future."
         elif moment <= starts_at:
             errors[name] = "Must be after the start."
+        elif moment > starts_at + MAX_AHEAD:
+            errors[name] = "Must be within a year of the start."
         else:
             values[name] = moment
 
@@ -206,3 +228,49 @@ def check_consistency(values: Mapping[str, Any], errors: dict[str, str]) -> None
     eta, ends_at = values.get("eta"), values.get("ends_at")
     if eta is not None and ends_at is not None and ends_at < eta:
         errors.setdefault("ends_at", "The automatic end must not come before the ETA.")
+
+
+def has_unstorable_text(value: Any) -> bool:
+    """Tell whether text in `value` (nested lists and dicts too) holds a NUL byte or a lone surrogate.
+
+    PostgreSQL refuses NUL in text and no UTF-8 encodes a lone surrogate, so such
+    text would fail in the database instead of being refused as bad input.
+    """
+    pending = [value]
+    while pending:  # a loop, not recursion: a deeply nested value must not exhaust the stack
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not _encodes(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return False
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class BodyError(ValueError):
+    """Raised with a reason why a request body is not usable JSON."""
+
+
+def parse_json(payload: bytes) -> Any:
+    """Parse a request body as UTF-8 JSON; raise BodyError with a reason a sender can act on."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError("the body is not UTF-8") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BodyError("the JSON is nested too deeply") from None
+    except ValueError:
+        raise BodyError("the body is not valid JSON") from None

@@ -91,7 +91,8 @@ def retry_after_seconds(window: WindowState | None, now: datetime) -> int:
 def parse_moment(text: str, now: datetime) -> datetime:
     """Parse `30m`, `2h`, `45s`, `1d` (relative to now) or ISO-8601 into aware UTC.
 
-    An ISO time without an offset is read as UTC. Raises ValueError on anything else.
+    An ISO time without an offset is read as UTC. Raises ValueError on anything else,
+    including a time whose UTC form falls outside years 1-9999 (9999-12-31T23:00-05:00).
     """
     text = (text or "").strip()
     if not text:
@@ -105,7 +106,10 @@ def parse_moment(text: str, now: datetime) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 def overlaps(
