@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint venv migrate clean bench translations-extract translations-compile
+.PHONY: run test lint venv migrate clean bench system-packages translations-extract translations-compile
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,17 @@ run: migrate
 lint: venv
 	$(BIN)/ruff check .
 
-test: lint
+# Chromium, nginx, caddy and wrk: the one script CI calls too (does nothing once they are there).
+system-packages:
+	bash scripts/install-system-packages.sh
+
+test: system-packages lint
 	$(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) instance/pausa.db* .pytest_cache .ruff_cache
 
-bench: venv
+bench: system-packages venv
 	$(BIN)/python -m bench
 
 translations-extract: venv
