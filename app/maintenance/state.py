@@ -66,8 +66,8 @@ class GateState:
     unknown: bool = False
 
 
-UNKNOWN_WINDOW_ID = 0
-"""The id of the stand-in window; real windows are numbered from 1."""
+UNKNOWN_WINDOW_ID = -1
+"""The id of the stand-in window: real windows are numbered from 1, the unsaved preview is 0."""
 
 
 def unknown_state() -> GateState:

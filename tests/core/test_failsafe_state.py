@@ -224,7 +224,7 @@ def test_fail_closed_ends_as_soon_as_a_store_answers(store, clock):
 
 
 def test_the_stand_in_window_is_never_a_real_one():
-    assert unknown_state().windows[0].id == 0
+    assert unknown_state().windows[0].id == -1
     assert all(w.id >= 1 for w in (window(), upcoming()))
 
 
