@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .inputs import MAX_DATABASE_ID
 from .maintenance.audit_view import csv_lines
@@ -35,13 +35,28 @@ class SafeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SQLAlchemyError as error:
+        except OperationalError as error:
+            if "no such table" in str(error):  # SQLite's way of saying "not migrated"
+                _database_missing(error)
+            # Refused on purpose while the database is down: it is the record of every change and
+            # its audit entry (docs/fail-safe.md). The gate keeps what it knew.
             reason = str(getattr(error, "orig", error)).splitlines()[0]
             click.echo(
-                f"Error: the database is unavailable or not migrated (try `flask db upgrade`): {reason}",
+                "Error: the database is unavailable, nothing was changed (the gate keeps enforcing "
+                f"the last known state): {reason}",
                 err=True,
             )
             sys.exit(1)
+        except SQLAlchemyError as error:
+            _database_missing(error)
+
+
+def _database_missing(error: SQLAlchemyError) -> None:
+    reason = str(getattr(error, "orig", error)).splitlines()[0]
+    click.echo(
+        f"Error: the database is unavailable or not migrated (try `flask db upgrade`): {reason}", err=True
+    )
+    sys.exit(1)
 
 
 def cli_actor() -> Actor:

@@ -224,3 +224,26 @@ def test_a_hung_database_holds_no_request_that_does_not_need_it(tmp_path, proxy,
     end_in(app)
     wait_until(lambda: recovered(app), timeout=5.0, step=0.1)
     assert app.extensions[STATE_CACHE_KEY].source == "database"
+
+
+def test_changes_are_refused_with_one_clear_line_while_the_database_is_down(
+    tmp_path, proxy, postgres_url, snapshot
+):
+    """The database is the record: no change (and no audit entry) can be made without it; the gate holds."""
+    app = worker(tmp_path, proxy, postgres_url, snapshot)
+    activate_in(app, message="Held during the outage", eta="1h")
+    runner = app.test_cli_runner()
+    token = runner.invoke(args=["tokens", "create", "deploy", "--scope", "admin"]).output.splitlines()[0].strip()
+    proxy.cut()
+    for args in (["maintenance", "off"], ["maintenance", "update", "--eta", "2h"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: the database is unavailable, nothing was changed")
+        assert "Traceback" not in result.output
+    api = app.test_client().delete("/api/admin/maintenance", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 503 and api.json["error"] == "unavailable"
+    assert set(statuses(app).values()) == {503}  # still enforced
+    proxy.restore()
+    wait_until(lambda: runner.invoke(args=["maintenance", "status"]).exit_code == 0, timeout=10.0, step=0.2)
+    assert "Maintenance is ON" in runner.invoke(args=["maintenance", "status"]).output
