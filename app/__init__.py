@@ -47,10 +47,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     register_diagnostics(app)
     from .services.alerts import register_hooks as register_alert_hooks
 
-    register_alert_hooks()  # admin alerts on window transitions (SPEC §7)
+    register_alert_hooks()  # admin alerts on window transitions
     from .services.webhooks import register_hooks as register_webhook_hooks
 
-    register_webhook_hooks()  # outbound webhooks on window transitions (SPEC §8)
+    register_webhook_hooks()  # outbound webhooks on window transitions
     from .metrics import register_metrics
 
     register_metrics(app)

@@ -1,4 +1,4 @@
-"""The `flask` commands operators and deploy scripts rely on (SPEC §10 forms)."""
+"""The `flask` commands operators and deploy scripts rely on."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ class Config:
     TOKEN_FAILURE_RATE_LIMIT = os.environ.get("TOKEN_FAILURE_RATE_LIMIT", "10 per minute")
 
     STRIPE_WEBHOOK_SECRETS = _list("STRIPE_WEBHOOK_SECRETS")
-    # Webhooks (SPEC §8): Standard Webhooks receivers' whsec_ secrets, the inbox worker, outbound delivery.
+    # Webhooks: Standard Webhooks receivers' whsec_ secrets, the inbox worker, outbound delivery.
     STANDARD_WEBHOOK_SECRETS = _list("STANDARD_WEBHOOK_SECRETS")
     WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))  # then dead letter / failed
     WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "10"))  # doubles per retry
@@ -121,7 +121,7 @@ class Config:
     OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", "10"))
     CLI_ACTOR = _cli_actor()
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-    # Subscribers and notifications (SPEC §7).
+    # Subscribers and notifications.
     SENDGRID_API_KEY = os.environ.get("SENDGRID_API_KEY") or None
     SENDGRID_API_HOST = os.environ.get("SENDGRID_API_HOST", "https://api.sendgrid.com")
     MAIL_FROM = os.environ.get("MAIL_FROM", "pausa@localhost")
@@ -149,7 +149,7 @@ class Config:
     # Benchmarks only: say which worker answered, to time propagation to every worker.
     EXPOSE_WORKER_HEADER = _flag("PAUSA_WORKER_HEADER", "off")
 
-    # Health and metrics (SPEC §9).
+    # Health and metrics.
     # The readiness check's own bound on the database's answer, shorter than a page's.
     HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "1.0"))
     WORKER_STALE_SECONDS = float(os.environ.get("WORKER_STALE_SECONDS", "60"))

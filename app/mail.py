@@ -1,4 +1,4 @@
-"""Outgoing email: the "we're back" message and the backends that carry it (SPEC §7).
+"""Outgoing email: the "we're back" message and the backends that carry it.
 
 One call sends one `Message` (one subject, text and HTML body in one language)
 to up to NOTIFY_BATCH_SIZE (≤ 1000, SendGrid's limit) recipients, each with

@@ -1,4 +1,4 @@
-"""Prometheus metrics at `/metrics`, correct across gunicorn workers (SPEC §9).
+"""Prometheus metrics at `/metrics`, correct across gunicorn workers.
 
 Two counters are counted in one cheap after_request hook (a dict lookup and an
 increment): `pausa_http_requests_total{status}` and

@@ -65,7 +65,7 @@ def erase_old_subscribers(ctx: TaskContext) -> None:
 
 @task("send-deliveries", every=5.0)
 def send_deliveries(ctx: TaskContext) -> None:
-    """Send the due "we're back" emails in batches, with backoff and a circuit breaker (SPEC §7)."""
+    """Send the due "we're back" emails in batches, with backoff and a circuit breaker."""
     from .services import notifications as notification_service
 
     report = notification_service.send_due_deliveries(should_stop=ctx.should_stop)

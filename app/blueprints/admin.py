@@ -210,7 +210,7 @@ def health_panel() -> Response:
     return htmx.render(partial, partial, health=health_report())
 
 
-# Bypass links (SPEC §4 "bypass link generator"): generate, show once, list, revoke.
+# Bypass links: generate, show once, list, revoke.
 
 
 @bp.app_template_global("bypass_panel")
@@ -274,7 +274,7 @@ def bypass_revoke(link_id: int) -> Response:
     return _bypass_answer(notice=gettext("Bypass link revoked."))
 
 
-# Planned windows (SPEC §2, §4): schedule, edit and cancel before the start; extend the active one.
+# Planned windows: schedule, edit and cancel before the start; extend the active one.
 
 SCHEDULE_FIELDS = (*FORM_FIELDS, "starts_at", "notice_minutes", "drain_minutes")
 EXTEND_MINUTES = 30
@@ -463,7 +463,7 @@ def preview() -> Response:
     return htmx.vary(Response(html))
 
 
-# Subscribers (SPEC §7): how many wait for the active window; how the last end's emails went.
+# Subscribers: how many wait for the active window; how the last end's emails went.
 
 
 @bp.app_template_global("subscribers_panel")
@@ -474,7 +474,7 @@ def subscribers_panel() -> dict[str, Any]:
     return subscription_service.dashboard_counts()
 
 
-# Admin alerts (SPEC §7): the dashboard lists the latest ones and whether they were sent.
+# Admin alerts: the dashboard lists the latest ones and whether they were sent.
 
 
 @bp.app_template_global("alerts_panel")
@@ -491,7 +491,7 @@ def alerts_panel() -> dict[str, Any]:
     }
 
 
-# Notifications (SPEC §7): delivery progress of the last ended window, the circuit, "notify now".
+# Notifications: delivery progress of the last ended window, the circuit, "notify now".
 
 
 @bp.app_template_global("delivery_progress")
@@ -523,7 +523,7 @@ def notify_now(window_id: int) -> Response:
     )
 
 
-# Webhooks (SPEC §8): the inbox by status, the latest events, replay of dead letters.
+# Webhooks: the inbox by status, the latest events, replay of dead letters.
 
 
 @bp.app_template_global("webhooks_panel")

@@ -172,7 +172,7 @@ def banner() -> Response:
     return response
 
 
-# Subscribers (SPEC §7): "email me when it's back", and the one-click unsubscribe link.
+# Subscribers: "email me when it's back", and the one-click unsubscribe link.
 
 SUBSCRIBE_PAGE = "public/subscribe.html"
 # The maintenance page offers the form only when the site sends email.

@@ -1,4 +1,4 @@
-"""Admin alerts (SPEC §7): raised once per cause, sent once by email and/or Slack, audited.
+"""Admin alerts: raised once per cause, sent once by email and/or Slack, audited.
 
 An alert is a row of `admin_alerts` whose `cause` is unique ("overdue:window:3:<eta>",
 "ceiling:window:3", "unplanned:window:3", "circuit:sendgrid:<opened_at>",

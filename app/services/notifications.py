@@ -1,4 +1,4 @@
-"""Sending the "we're back" emails (SPEC §7): claim, hand off, record; with a circuit breaker.
+"""Sending the "we're back" emails: claim, hand off, record; with a circuit breaker.
 
 `send_due_deliveries()` is what the worker's "send-deliveries" task runs. One pass:
 
@@ -31,7 +31,7 @@ never sent again; they are counted on the dashboard and in /health/ready. A
 duplicate "we're back" email would be harmless but annoying, a crash is rare,
 and the admin can see how many people may have missed the email. (A timeout is
 different: the worker is alive, SendGrid did not answer within the timeout,
-and the batch is retried like a 5xx, as SPEC §7 asks.)
+and the batch is retried like a 5xx.)
 
 While a row is `sending`, `not_before` holds the moment of the hand-off (the
 lease's start); it is set again when the row goes back to `queued`.

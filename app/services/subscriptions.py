@@ -1,4 +1,4 @@
-"""Subscribers (SPEC §7): subscribe to a window, unsubscribe, queue the "we're back" emails, erase.
+"""Subscribers: subscribe to a window, unsubscribe, queue the "we're back" emails, erase.
 
 Subscribing and unsubscribing are anonymous and are not written to the audit
 trail: it is append-only, so an address (or the visitor's IP) put there could

@@ -1,4 +1,4 @@
-"""Webhooks (SPEC §8): the inbox of verified inbound events, its worker, and outbound deliveries.
+"""Webhooks: the inbox of verified inbound events, its worker, and outbound deliveries.
 
 Inbound: the receivers (app/blueprints/webhooks.py) verify a signature and call
 `ingest`, one INSERT ... ON CONFLICT DO NOTHING committed before the 200, so a
