@@ -14,22 +14,13 @@ from app.maintenance.cache import DATABASE, NONE, REDIS, SNAPSHOT, SnapshotFile,
 from app.maintenance.gate import decide
 from app.maintenance.state import ANONYMOUS, GateState, unknown_state
 
+from .conftest import Store
 from .factories import NOW, PROPERTY, facts, gate_states, seconds, state, upcoming, window
-from .test_cache import TTL, FakeClock, Store
+from .test_cache import TTL
 
 
 def later(how_many: float = 1.0):
     return NOW + seconds(how_many)
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def store():
-    return Store()
 
 
 def make_cache(store, clock, **options) -> StateCache:
