@@ -88,7 +88,10 @@ def test_sigkill_a_worker_mid_burst_loses_no_acknowledged_event(database, tmp_pa
     lock = threading.Lock()
     progress = threading.Event()
     with gunicorn("crash", env, tmp_path, workers=2) as server:
-        before = workers_of(server.process.pid)
+        # The app is built before the fork: the first worker may answer before the second is forked.
+        deadline = time.monotonic() + 10
+        while len(before := workers_of(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(before) == 2
 
         def sender(thread: int) -> None:
