@@ -121,7 +121,8 @@ class StateCache:
         self._on_database_state = on_database_state
         self.fail_closed = fail_closed
         self._wall_clock = wall_clock
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards the state itself, held only to change it
+        self._refresh_lock = threading.Lock()  # one refresh at a time, held across its I/O
         self._state: GateState | None = None
         self.source = NONE
         self.confirmed_at: datetime | None = None
@@ -156,9 +157,9 @@ class StateCache:
         if not self.background:
             state = self._state
             if state is None or self._clock() - self._checked_at >= self._ttl:
-                with self._lock:
+                with self._refresh_lock:
                     if self._state is None or self._clock() - self._checked_at >= self._ttl:
-                        self.refresh()
+                        self._revalidate()
         return self.current()
 
     def current(self) -> GateState:
@@ -187,40 +188,46 @@ class StateCache:
     # Revalidation.
 
     def refresh(self) -> GateState:
-        """Revalidate once: the database first, then Redis's document; keep the last state otherwise."""
-        with self._lock:
-            if self._state is None:  # nothing known yet: Redis answers faster than a database that may hang
-                published = self._read_fallback()
-                if published is not None:
-                    self.adopt(*published)
-            # Another worker of this host may have written a newer state: take it before asking a
-            # database that may hang for seconds (the database still confirms it just after).
-            if self._snapshot is not None:
-                written = self._snapshot.read_if_changed()
-                if written is not None:
-                    self.adopt(*written, source=SNAPSHOT)
-            if self._state is not None:
-                self._attempted.set()  # a booting worker may serve now; the database may take seconds
-            try:
-                version = self._read_version()
-                if (
-                    self._state is None
-                    or self.source != DATABASE
-                    or self._state.stale
-                    or version != self._state.version
-                ):
-                    self._from_database(self._load_state())
-                else:
-                    self.confirmed_at = self._wall_clock()
-            except Exception as error:  # any store failure keeps the last known state
-                self._database_failed(error)
+        """Revalidate once: the database first, then Redis's document; keep the last state otherwise.
+
+        Refreshes run one at a time; the state itself is locked only to change it, so a
+        refresh waiting on a hung database never holds up a published document or the file.
+        """
+        with self._refresh_lock:
+            return self._revalidate()
+
+    def _revalidate(self) -> GateState:
+        """One refresh; the caller holds the refresh lock."""
+        if self._state is None:  # nothing known yet: Redis answers faster than a database that may hang
+            published = self._read_fallback()
+            if published is not None:
+                self.adopt(*published)
+        self.watch_snapshot()
+        if self._state is not None:
+            self._attempted.set()  # a booting worker may serve now; the database may take seconds
+        try:
+            version = self._read_version()
+            held = self._state
+            if held is None or self.source != DATABASE or held.stale or version != held.version:
+                self._from_database(self._load_state())
             else:
-                if self.last_error is not None:
-                    log.info("maintenance state: the database answers again")
-                self.last_error = None
-            self._checked_at = self._clock()
-            self._attempted.set()
-            return self.current()
+                self.confirmed_at = self._wall_clock()
+        except Exception as error:  # any store failure keeps the last known state
+            self._database_failed(error)
+        else:
+            if self.last_error is not None:
+                log.info("maintenance state: the database answers again")
+            self.last_error = None
+        self._checked_at = self._clock()
+        self._attempted.set()
+        return self.current()
+
+    def watch_snapshot(self) -> None:
+        """Take a newer state another worker of this host wrote (one stat when nothing changed)."""
+        if self._snapshot is not None:
+            written = self._snapshot.read_if_changed()
+            if written is not None:
+                self.adopt(*written, source=SNAPSHOT)
 
     def adopt(self, state: GateState, published_at: datetime | None, source: str = REDIS) -> bool:
         """Take a published document when it is newer than what is held (or nothing is held)."""
@@ -231,15 +238,16 @@ class StateCache:
             self._state = replace(state, stale=False)
             self.source = source
             self.confirmed_at = published_at or self._wall_clock()
-            if source != SNAPSHOT:
-                self._save(self._state)
-            return True
+        if source != SNAPSHOT:
+            self._save(self._state)
+        return True
 
     def _from_database(self, state: GateState) -> None:
-        moved = self._state is None or self._state.version != state.version or self.source != DATABASE
-        self._state = replace(state, stale=False)
-        self.source = DATABASE
-        self.confirmed_at = self._wall_clock()
+        with self._lock:
+            moved = self._state is None or self._state.version != state.version or self.source != DATABASE
+            self._state = replace(state, stale=False)
+            self.source = DATABASE
+            self.confirmed_at = self._wall_clock()
         if moved:
             self._save(self._state)
             if self._on_database_state is not None:
@@ -253,13 +261,15 @@ class StateCache:
             log.warning("maintenance state: the database is unavailable, keeping last known: %s", error)
         self.last_error = f"{type(error).__name__}: {error}"
         # Another worker may have seen a change this one missed: Redis's copy, else this host's file
-        # (the worker that made the change wrote it). Only a newer version is ever taken.
+        # (the worker that made the change wrote it; read whole, not only when it changed, in case a
+        # racing database read replaced what the watcher took from it). Only a newer version is taken.
         for source, published in ((REDIS, self._read_fallback), (SNAPSHOT, self._read_snapshot)):
             found = published()
             if found is not None and self.adopt(*found, source=source):
                 log.warning("maintenance state: took version %d from %s", found[0].version, source)
-        if self._state is not None:
-            self._state = replace(self._state, stale=True)
+        with self._lock:
+            if self._state is not None:
+                self._state = replace(self._state, stale=True)
 
     def _read_snapshot(self) -> Published | None:
         return self._snapshot.read() if self._snapshot is not None else None
@@ -296,6 +306,10 @@ class StateCache:
             self._attempted.clear()
             self._thread = threading.Thread(target=self._run, name="pausa-state-refresher", daemon=True)
             self._thread.start()
+            if self._snapshot is not None:
+                # Its own thread: the refresher may wait seconds on a hung database meanwhile.
+                watcher = threading.Thread(target=self._watch, name="pausa-state-file-watcher", daemon=True)
+                watcher.start()
         if wait > 0:
             self._attempted.wait(wait)
 
@@ -316,6 +330,13 @@ class StateCache:
                 log.exception("maintenance state refresh failed")
             self._wake.wait(max(self._ttl, 0.05))
             self._wake.clear()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(max(self._ttl, 0.05)):
+            try:
+                self.watch_snapshot()
+            except Exception:  # like the refresher, the watcher must never die
+                log.exception("maintenance state snapshot check failed")
 
     def describe(self, now: datetime | None = None) -> dict[str, Any]:
         """Say where the enforced state comes from and how old it is (health, dashboard)."""

@@ -271,3 +271,29 @@ def test_a_hanging_store_never_holds_a_request(store):
     finally:
         release.set()
         cache.stop()
+
+
+def test_a_change_written_by_another_worker_arrives_while_the_database_hangs(tmp_path, store):
+    """The refresher waits on a hung database; the file watcher and published documents still get through."""
+    shared = SnapshotFile(tmp_path / "gate-state.json")
+    release = threading.Event()
+
+    def hanging_read() -> int:
+        release.wait(10)
+        return store.version
+
+    cache = StateCache(hanging_read, store.load_state, ttl=0.05, snapshot=SnapshotFile(shared.path))
+    cache.start()
+    try:
+        time.sleep(0.1)  # the refresher is now stuck in the database
+        SnapshotFile(shared.path).write(state(window(), version=7), NOW)  # another worker's change
+        deadline = time.monotonic() + 2
+        while cache.current().windows != (window(),) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cache.current().windows == (window(),) and cache.source == SNAPSHOT
+        started = time.perf_counter()
+        assert cache.adopt(state(window(id=2), version=8), NOW)  # a pub/sub message is not held up either
+        assert time.perf_counter() - started < 0.5
+    finally:
+        release.set()
+        cache.stop()
