@@ -12,14 +12,16 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from .extensions import db
 from .inputs import MAX_DATABASE_ID
 from .maintenance.audit_view import csv_lines
 from .maintenance.state import ROLES, Actor, Mode, Reason
 from .maintenance.validation import ValidationError, has_unstorable_text, validate_window
-from .maintenance.windows import parse_moment, public_facts, utcnow
+from .maintenance.windows import parse_moment, public_facts, utcnow, window_in_effect
 from .services import ServiceError
 from .services import audit as audit_service
 from .services import maintenance as maintenance_service
+from .services import offline as offline_service
 from .services import scheduling as scheduling_service
 from .services import sessions as session_service
 from .services import tokens as token_service
@@ -36,7 +38,7 @@ class SafeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OperationalError as error:
-            if "no such table" in str(error):  # SQLite's way of saying "not migrated"
+            if not _unreachable(error):
                 _database_missing(error)
             # Refused on purpose while the database is down: it is the record of every change and
             # its audit entry (docs/fail-safe.md). The gate keeps what it knew.
@@ -49,6 +51,11 @@ class SafeGroup(click.Group):
             sys.exit(1)
         except SQLAlchemyError as error:
             _database_missing(error)
+
+
+def _unreachable(error: OperationalError) -> bool:
+    """Tell a database that does not answer from one that is not migrated (SQLite: "no such table")."""
+    return "no such table" not in str(error)
 
 
 def _database_missing(error: SQLAlchemyError) -> None:
@@ -83,6 +90,24 @@ def window_options(command: Any) -> Any:
 def _given(options: dict[str, Any]) -> dict[str, Any]:
     """Keep only the options the operator actually passed."""
     return {name: value for name, value in options.items() if value not in (None, ())}
+
+
+HELD_IN_REDIS = (
+    "The database is unavailable: the change is enforced from Redis and will be written to the "
+    "database, with its audit entry, when it returns."
+)
+
+
+def _while_the_database_is_down(change: Any) -> Any:
+    """Make the change in Redis alone, or refuse with one line (exit 1, or 2 for bad input)."""
+    db.session.rollback()
+    try:
+        return change()
+    except ValidationError as error:
+        _print_field_errors(error)
+        sys.exit(2)
+    except ServiceError as error:
+        _fail(error.message)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -124,6 +149,12 @@ def maintenance_on(**options: Any) -> None:
         window = maintenance_service.activate_window(data, cli_actor())
     except ServiceError as error:
         _fail(error.message)
+    except OperationalError as error:  # the database is down: Redis may hold the change (docs/fail-safe.md)
+        if not _unreachable(error):
+            raise
+        window = _while_the_database_is_down(lambda: offline_service.activate(_given(options), cli_actor()))
+        click.echo(f"Maintenance is ON ({_describe(window)}). {HELD_IN_REDIS}")
+        return
     click.echo(f"Maintenance is ON ({_describe(window)}).")
 
 
@@ -150,6 +181,12 @@ def maintenance_off() -> None:
         window = maintenance_service.end_window(cli_actor())
     except ServiceError as error:
         _fail(error.message)
+    except OperationalError as error:  # the database is down: Redis may hold the change (docs/fail-safe.md)
+        if not _unreachable(error):
+            raise
+        window = _while_the_database_is_down(lambda: offline_service.end(cli_actor()))
+        click.echo(f"Maintenance is OFF (window {window.id} ended). {HELD_IN_REDIS}")
+        return
     click.echo(f"Maintenance is OFF (window {window.id} ended).")
 
 
@@ -159,7 +196,13 @@ def maintenance_off() -> None:
 def maintenance_status(as_json: bool) -> None:
     """Print whether maintenance is on (exit code 0 either way)."""
     now = utcnow()
-    window = maintenance_service.current_window(now)
+    try:
+        window = maintenance_service.current_window(now)
+    except OperationalError as error:
+        if not _unreachable(error):
+            raise
+        _status_without_the_database(now, as_json, error)
+        return
     if as_json:
         body = {
             "active": window is not None,
@@ -186,6 +229,30 @@ def maintenance_status(as_json: bool) -> None:
     elif facts["seconds_remaining"] is not None:
         click.echo(f"  {facts['seconds_remaining']} s until the ETA")
     click.echo(f"  message: {window.message}")
+
+
+def _status_without_the_database(now: Any, as_json: bool, error: OperationalError) -> None:
+    """Say what the gate enforces when the database cannot (from Redis or this host's snapshot)."""
+    db.session.rollback()
+    try:
+        state = offline_service.enforced_state()
+    except Exception:  # Redis is gone too: say so, do not guess
+        state = None
+    if state is None:
+        _fail(f"the database is unavailable and no other copy of the state answers: {error.orig}")
+    window = window_in_effect(state, now)
+    if as_json:
+        body = {"active": window is not None, "window": public_facts(window, now) if window else None,
+                "version": state.version, "database": "unavailable", "pending": state.pending}
+        click.echo(json.dumps(body, indent=2))
+        return
+    if window is None:
+        click.echo("Maintenance is OFF (the database is unavailable; this is the state the gate enforces).")
+    else:
+        click.echo(f"Maintenance is ON ({_describe(window)}); the database is unavailable, "
+                   "this is the state the gate enforces.")
+    if state.pending:
+        click.echo("  changes made meanwhile wait in Redis for the database")
 
 
 @maintenance_cli.command("schedule")

@@ -19,6 +19,7 @@ import threading
 import redis
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from .maintenance import document
@@ -30,8 +31,12 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "pausa:maintenance-state"
 STATE_KEY = "pausa:gate-state"
+# Changes made while the database was down, oldest first, until they are written to it.
+PENDING_KEY = "pausa:pending-changes"
+PROVISIONAL_KEY = "pausa:provisional-window"
+REPLAY_LOCK_KEY = "pausa:pending-changes:lock"
 # Keep the stored document only if it is newer than the one already there (several writers race).
-_STORE_IF_NEWER = """
+_UNLESS_HELD_IS_NEWER = """
 local held = redis.call('GET', KEYS[1])
 if held then
   local ok, parsed = pcall(cjson.decode, held)
@@ -41,8 +46,11 @@ if held then
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-return 1
 """
+_STORE_IF_NEWER = _UNLESS_HELD_IS_NEWER + "return 1"
+# The same, and queue the change that led to the document, in one step.
+_STORE_PENDING = _UNLESS_HELD_IS_NEWER + "redis.call('RPUSH', KEYS[2], ARGV[3])\nreturn 1"
+
 NOTIFIER_KEY = "pausa.notifier"
 STATE_CHANGED = "pausa_state_changed"
 
@@ -79,6 +87,37 @@ class StateNotifier:
             self._recovered()
         except redis.RedisError as error:
             self._failed("store", error)
+
+    def publish_pending(self, state: GateState, change: str) -> bool:
+        """Store a state made while the database is down with the change behind it, and send it.
+
+        Returns False when a newer state was stored meanwhile (nothing is changed then).
+        Raises redis.RedisError: the operator must hear that nothing was recorded.
+        """
+        text = document.dumps(state, utcnow())
+        stored = self._client.eval(_STORE_PENDING, 2, STATE_KEY, PENDING_KEY, text, state.version, change)
+        if stored:
+            self._client.publish(CHANNEL, text)
+        return bool(stored)
+
+    def provisional_window_id(self) -> int:
+        """Number a window started while the database is down: -2, -3, … (never a database id)."""
+        return -1 - int(self._client.incr(PROVISIONAL_KEY))
+
+    def pending_changes(self) -> list[bytes]:
+        """Return the changes waiting for the database, oldest first."""
+        return list(self._client.lrange(PENDING_KEY, 0, -1))
+
+    def drop_change(self, change: bytes) -> None:
+        """Forget one change once the database holds it."""
+        self._client.lrem(PENDING_KEY, 1, change)
+
+    def lock_replay(self, seconds: int = 60) -> bool:
+        """Let one process at a time write the waiting changes."""
+        return bool(self._client.set(REPLAY_LOCK_KEY, os.getpid(), nx=True, ex=seconds))
+
+    def unlock_replay(self) -> None:
+        self._client.delete(REPLAY_LOCK_KEY)
 
     def read(self) -> Published | None:
         """Return the newest published state, or None when there is none (raises when Redis fails)."""
@@ -161,7 +200,16 @@ def init_pubsub(app: Flask, cache: StateCache) -> None:
         return
     notifier = StateNotifier(url, cache, timeout=app.config["REDIS_TIMEOUT"])
     app.extensions[NOTIFIER_KEY] = notifier
-    cache.set_redis(fallback=notifier.read, on_database_state=notifier.store)
+    def write_pending_changes() -> None:
+        from .services import offline
+
+        # Still down (the database or Redis): the next refresh tries again.
+        with app.app_context(), contextlib.suppress(OperationalError, redis.RedisError):
+            offline.replay()
+
+    cache.set_redis(
+        fallback=notifier.read, on_database_state=notifier.store, on_database_back=write_pending_changes
+    )
     # First in line, before the gate: a worker that only ever answers blocked requests
     # must still subscribe (gunicorn's post_worker_init starts it even earlier).
     app.before_request_funcs.setdefault(None, []).insert(0, notifier.ensure_listening)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -42,12 +43,12 @@ def fresh_redis_copy(redis_url):
     """Start without a document another test published (versions of other databases would win)."""
     import redis
 
-    from app.pubsub import STATE_KEY
+    from app.pubsub import PENDING_KEY, REPLAY_LOCK_KEY, STATE_KEY
 
     client = redis.Redis.from_url(redis_url)
-    client.delete(STATE_KEY)
+    client.delete(STATE_KEY, PENDING_KEY, REPLAY_LOCK_KEY)
     yield
-    client.delete(STATE_KEY)
+    client.delete(STATE_KEY, PENDING_KEY, REPLAY_LOCK_KEY)
     client.close()
 
 
@@ -240,7 +241,8 @@ def test_changes_are_refused_with_one_clear_line_while_the_database_is_down(
         result = runner.invoke(args=args)
         assert result.exit_code == 1, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("Error: the database is unavailable, nothing was changed")
+        assert len(lines) == 1 and lines[0].startswith("Error: the database is unavailable")
+        assert "nothing was changed" in lines[0]
         assert "Traceback" not in result.output
     api = app.test_client().delete("/api/admin/maintenance", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 503 and api.json["error"] == "unavailable"
@@ -248,3 +250,86 @@ def test_changes_are_refused_with_one_clear_line_while_the_database_is_down(
     proxy.restore()
     wait_until(lambda: runner.invoke(args=["maintenance", "status"]).exit_code == 0, timeout=10.0, step=0.2)
     assert "Maintenance is ON" in runner.invoke(args=["maintenance", "status"]).output
+
+
+def test_with_redis_an_operator_turns_maintenance_on_and_off_while_the_database_is_down(
+    tmp_path, proxy, postgres_url, redis_url, snapshot
+):
+    """Redis holds the change and every worker enforces it; the database records it, late, when it returns."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import AuditEntry, MaintenanceWindow
+
+    web = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
+    from app.pubsub import NOTIFIER_KEY
+
+    assert web.extensions[NOTIFIER_KEY].subscribed.wait(5)
+    shell = second_instance(web, REDIS_URL=redis_url)  # `heroku run flask …`: another process
+    runner = shell.test_cli_runner()
+    proxy.cut()
+
+    on = runner.invoke(args=["maintenance", "on", "--message", "The database crashed", "--eta", "30m"])
+    assert on.exit_code == 0, on.output
+    assert "Maintenance is ON" in on.output and "enforced from Redis" in on.output
+    wait_until(lambda: statuses(web, ("/",)) == {"/": 503}, timeout=1.0)
+    assert "The database crashed" in web.test_client().get("/").get_data(as_text=True)
+    again = runner.invoke(args=["maintenance", "on", "--message", "twice"])
+    assert again.exit_code == 1 and "already active" in again.output
+    status = runner.invoke(args=["maintenance", "status"])
+    assert status.exit_code == 0 and "Maintenance is ON" in status.output and "unavailable" in status.output
+    assert web.test_client().get("/health/ready").json["checks"]["maintenance_state"]["pending"] is True
+
+    # The database comes back: the change is written, and the gate never lets a request through meanwhile.
+    proxy.restore()
+
+    def recorded() -> MaintenanceWindow | None:
+        assert statuses(web) == dict.fromkeys(BLOCKED_PATHS, 503)
+        with web.app_context():
+            found = db.session.scalar(select(MaintenanceWindow).where(MaintenanceWindow.status == "active"))
+            db.session.remove()
+            return found
+
+    wait_until(lambda: recorded() is not None, timeout=10.0, step=0.1)
+    wait_until(lambda: web.extensions[STATE_CACHE_KEY].source == "database", timeout=5.0, step=0.05)
+    window = recorded()
+    assert window.message == "The database crashed" and window.started_by == "cli:tester"
+    with web.app_context():
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "maintenance.activated"))
+        assert entry.details["recorded_late"] is True
+        made_at = entry.details["made_at"]
+        assert abs((window.started_at - datetime.fromisoformat(made_at)).total_seconds()) < 1
+    assert set(statuses(web).values()) == {503}
+    assert web.test_client().get("/health/ready").json["checks"]["maintenance_state"]["pending"] is False
+
+    # And off, the same way.
+    proxy.cut()
+    off = runner.invoke(args=["maintenance", "off"])
+    assert off.exit_code == 0, off.output
+    wait_until(lambda: recovered(web), timeout=1.0)
+    proxy.restore()
+
+    def status_of_the_window() -> str:
+        with web.app_context():
+            found = db.session.get(MaintenanceWindow, window.id).status
+            db.session.remove()
+            return found
+
+    wait_until(lambda: status_of_the_window() == "completed", timeout=10.0, step=0.1)
+    with web.app_context():
+        ended = db.session.get(MaintenanceWindow, window.id)
+        assert ended.ended_by == "cli:tester"
+        late_end = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "maintenance.ended"))
+        assert late_end.details["recorded_late"] is True
+    time.sleep(0.5)
+    assert recovered(web)
+
+
+def test_without_redis_turning_maintenance_on_is_refused_in_one_line(tmp_path, proxy, postgres_url, snapshot):
+    app = worker(tmp_path, proxy, postgres_url, snapshot)
+    proxy.cut()
+    result = app.test_cli_runner().invoke(args=["maintenance", "on", "--message", "no store"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no REDIS_URL" in lines[0] and "nothing was changed" in lines[0]
+    assert statuses(app, ("/",)) == {"/": 200}

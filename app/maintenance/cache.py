@@ -119,6 +119,7 @@ class StateCache:
         self._fallback = fallback
         self._snapshot = snapshot
         self._on_database_state = on_database_state
+        self._on_database_back: Callable[[], object] | None = None
         self.fail_closed = fail_closed
         self._wall_clock = wall_clock
         self._lock = threading.Lock()  # guards the state itself, held only to change it
@@ -145,10 +146,13 @@ class StateCache:
         self,
         fallback: Callable[[], Published | None],
         on_database_state: Callable[[GateState], None],
+        on_database_back: Callable[[], object] | None = None,
     ) -> None:
-        """Read Redis's copy when the database fails; re-publish what the database says."""
+        """Read Redis's copy when the database fails; re-publish what the database says; write
+        the changes made while it was down (`on_database_back`) once it answers."""
         self._fallback = fallback
         self._on_database_state = on_database_state
+        self._on_database_back = on_database_back
 
     # The request path: never touches a store while the refresher runs.
 
@@ -208,7 +212,11 @@ class StateCache:
         try:
             version = self._read_version()
             held = self._state
-            if held is None or self.source != DATABASE or held.stale or version != held.version:
+            if held is not None and held.pending and version < held.version:
+                # Changes made while the database was down wait in Redis: until they are written,
+                # the database's older state must not undo them.
+                pass
+            elif held is None or self.source != DATABASE or held.stale or version != held.version:
                 self._from_database(self._load_state())
             else:
                 self.confirmed_at = self._wall_clock()
@@ -325,6 +333,9 @@ class StateCache:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                state = self._state
+                if state is not None and state.pending and self._on_database_back is not None:
+                    self._on_database_back()  # a no-op while the database is still down
                 self.refresh()
             except Exception:  # the refresher must never die: the gate would freeze on a stale state
                 log.exception("maintenance state refresh failed")
@@ -350,6 +361,7 @@ class StateCache:
             "confirmed_at": self.confirmed_at.isoformat() if self.confirmed_at else None,
             "stale": state.stale,
             "unknown": state.unknown,
+            "pending": state.pending,
             "fail_mode": "closed" if self.fail_closed else "open",
             "refresher": self.background,
             "error": self.last_error,

@@ -32,6 +32,7 @@ def to_document(state: GateState, published_at: datetime | None = None) -> dict[
         "published_at": published_at.isoformat() if published_at else None,
         "windows": [_window_document(window) for window in state.windows],
         "bypass_links": sorted(state.bypass_links),
+        "pending": state.pending,
     }
 
 
@@ -47,6 +48,7 @@ def from_document(data: Mapping[str, Any]) -> GateState:
             version=version,
             windows=tuple(_window_state(item) for item in data["windows"]),
             bypass_links=frozenset(int(link) for link in data["bypass_links"]),
+            pending=bool(data.get("pending", False)),
         )
     except DocumentError:
         raise

@@ -64,6 +64,9 @@ class GateState:
     bypass_links: frozenset[int] = frozenset()
     # True only for the stand-in state of MAINTENANCE_FAIL_MODE=closed: nothing at all is known.
     unknown: bool = False
+    # True when it holds changes an operator made while the database was down, not yet written to
+    # it: the database's older state must not replace it (docs/fail-safe.md).
+    pending: bool = False
 
 
 UNKNOWN_WINDOW_ID = -1

@@ -63,6 +63,14 @@ def _bump_version() -> MaintenanceState:
     return state
 
 
+def supersede_version(at_least: int) -> int:
+    """Move the state version past `at_least`, so every worker takes the database's state again."""
+    state = _bump_version()
+    state.version = max(state.version, at_least + 1)
+    db.session.commit()
+    return state.version
+
+
 def current_window(now: datetime | None = None) -> MaintenanceWindow | None:
     """Return the window in effect now, from the database."""
     now = now or utcnow()
@@ -77,9 +85,13 @@ def current_window(now: datetime | None = None) -> MaintenanceWindow | None:
 
 
 def activate_window(
-    data: WindowInput, actor: Actor, now: datetime | None = None
+    data: WindowInput, actor: Actor, now: datetime | None = None, late: dict[str, Any] | None = None
 ) -> MaintenanceWindow:
-    """Start maintenance now; refuse when a window is already in effect."""
+    """Start maintenance now; refuse when a window is already in effect.
+
+    `late` describes an activation made while the database was down (services/offline.py):
+    `now` is then the moment it was made, and the audit entry says so.
+    """
     now = now or utcnow()
     _bump_version()  # takes the state-row lock first so two activations serialise
     existing = current_window(now)
@@ -109,7 +121,7 @@ def activate_window(
         db.session.rollback()
         raise Conflict("Maintenance is already active; update or end it.") from None
     audit.record(
-        "maintenance.activated", actor, f"window:{window.id}", {"after": window.snapshot()}
+        "maintenance.activated", actor, f"window:{window.id}", {"after": window.snapshot(), **(late or {})}
     )
     db.session.commit()
     hooks.emit("window.started", window, actor=actor.name)
@@ -165,9 +177,9 @@ def update_window(
 
 
 def end_window(
-    actor: Actor, how: str = "manual", now: datetime | None = None
+    actor: Actor, how: str = "manual", now: datetime | None = None, late: dict[str, Any] | None = None
 ) -> MaintenanceWindow:
-    """End the active window now."""
+    """End the active window now (or at `now`, for an end made while the database was down)."""
     now = now or utcnow()
     window = _lock_active_window(now)
     window.status = Status.COMPLETED.value
@@ -184,6 +196,7 @@ def end_window(
             "how": how,
             "started_at": window.started_at.isoformat(),
             "duration_seconds": int((now - window.started_at).total_seconds()),
+            **(late or {}),
         },
     )
     subscriptions.queue_deliveries(window, now)  # same transaction: "we're back" emails are owed

@@ -9,7 +9,7 @@ import time
 import pytest
 from hypothesis import given
 
-from app.maintenance import document
+from app.maintenance import document, offline
 from app.maintenance.cache import DATABASE, NONE, REDIS, SNAPSHOT, SnapshotFile, StateCache
 from app.maintenance.gate import decide
 from app.maintenance.state import ANONYMOUS, GateState, unknown_state
@@ -64,7 +64,7 @@ def test_a_document_refuses_a_time_without_an_offset():
 
 def test_the_document_carries_no_secret_or_personal_field():
     data = document.to_document(state(window(message="Deploying"), version=7))
-    assert set(data) == {"format", "version", "published_at", "windows", "bypass_links"}
+    assert set(data) == {"format", "version", "published_at", "windows", "bypass_links", "pending"}
     assert "created_by" not in data["windows"][0] and "started_by" not in data["windows"][0]
 
 
@@ -297,3 +297,36 @@ def test_a_change_written_by_another_worker_arrives_while_the_database_hangs(tmp
     finally:
         release.set()
         cache.stop()
+
+
+# Changes made while the database is down.
+
+
+def test_a_pending_state_is_not_undone_by_the_older_database(store, clock):
+    """Until the database holds the changes made without it, its older state must not replace them."""
+    cache = make_cache(store, clock)
+    cache.get()
+    base = cache.current()
+    crashed = offline.provisional_window(-2, {"message": "Crashed"}, NOW)
+    pending = offline.activated(base, crashed, NOW)
+    assert pending.pending and pending.version == base.version + 1
+    assert cache.adopt(pending, NOW)
+    clock.advance(TTL)
+    assert cache.get().windows == (crashed,)  # the database still says version 1, no window
+    store.version = pending.version + 1  # the changes were written, and the version moved past
+    clock.advance(TTL)
+    got = cache.get()
+    assert not got.pending and cache.source == "database"
+
+
+def test_offline_rules_refuse_what_the_database_would_refuse():
+    empty = state(version=3)
+    with pytest.raises(offline.OfflineConflict):
+        offline.ended(empty, NOW)
+    started = offline.activated(empty, offline.provisional_window(-2, {"message": "x"}, NOW), NOW)
+    with pytest.raises(offline.OfflineConflict):
+        offline.activated(started, offline.provisional_window(-3, {"message": "y"}, NOW), NOW)
+    done, ended_window = offline.ended(started, NOW + seconds(5))
+    assert ended_window.id == -2 and done.windows == () and done.version == 5 and done.pending
+    assert not decide(facts("/"), ANONYMOUS, None, done, NOW + seconds(6)).blocked
+    assert decide(facts("/"), ANONYMOUS, None, started, NOW + seconds(1)).blocked
