@@ -128,6 +128,7 @@ class StateCache:
         self.source = NONE
         self.confirmed_at: datetime | None = None
         self._checked_at = float("-inf")
+        self._adoptions = 0  # counts published states taken, to spot one taken during a database read
         self.last_error: str | None = None
         self._thread: threading.Thread | None = None
         self._thread_pid: int | None = None
@@ -209,6 +210,7 @@ class StateCache:
         self.watch_snapshot()
         if self._state is not None:
             self._attempted.set()  # a booting worker may serve now; the database may take seconds
+        adoptions = self._adoptions
         try:
             version = self._read_version()
             held = self._state
@@ -217,7 +219,7 @@ class StateCache:
                 # the database's older state must not undo them.
                 pass
             elif held is None or self.source != DATABASE or held.stale or version != held.version:
-                self._from_database(self._load_state())
+                self._from_database(self._load_state(), adoptions)
             else:
                 self.confirmed_at = self._wall_clock()
         except Exception as error:  # any store failure keeps the last known state
@@ -246,12 +248,18 @@ class StateCache:
             self._state = replace(state, stale=False)
             self.source = source
             self.confirmed_at = published_at or self._wall_clock()
+            self._adoptions += 1
         if source != SNAPSHOT:
             self._save(self._state)
         return True
 
-    def _from_database(self, state: GateState) -> None:
+    def _from_database(self, state: GateState, adoptions: int) -> None:
         with self._lock:
+            held = self._state
+            if held is not None and held.version > state.version and self._adoptions != adoptions:
+                # A newer published state arrived while the database was read (before the change
+                # committed): keep it, the next refresh confirms it. Going back would flap.
+                return
             moved = self._state is None or self._state.version != state.version or self.source != DATABASE
             self._state = replace(state, stale=False)
             self.source = DATABASE

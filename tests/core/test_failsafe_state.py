@@ -330,3 +330,22 @@ def test_offline_rules_refuse_what_the_database_would_refuse():
     assert ended_window.id == -2 and done.windows == () and done.version == 5 and done.pending
     assert not decide(facts("/"), ANONYMOUS, None, done, NOW + seconds(6)).blocked
     assert decide(facts("/"), ANONYMOUS, None, started, NOW + seconds(1)).blocked
+
+
+def test_a_state_published_during_a_database_read_is_not_undone_by_it(store, clock):
+    """The read began before the change committed; the newer published state must stay (no flap)."""
+    store.change(window())  # version 2: a window, in the database
+    cache = make_cache(store, clock)
+    cache.get()
+    ended = state(version=3)  # another worker ended it and published version 3
+
+    def load_racing_the_change() -> GateState:
+        old = GateState(version=2, windows=(window(),))  # read before the change committed
+        cache.adopt(ended, NOW)
+        return old
+
+    cache._load_state = load_racing_the_change
+    cache.invalidate()
+    store.version = 1  # any version that differs forces a load
+    cache.get()
+    assert cache.current().version == 3 and cache.current().windows == ()
