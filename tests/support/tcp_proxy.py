@@ -6,6 +6,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -90,7 +91,7 @@ class TcpProxy:
         try:
             while True:
                 if self._hung:  # leave the bytes unread: neither side hears from the other
-                    selector.select(timeout=0.05)
+                    time.sleep(0.05)  # not select(): unread bytes would wake it at once, a busy loop
                     with self._lock:
                         if client not in self._sockets:
                             return
