@@ -16,6 +16,7 @@ itself. Budgets: zero blocked requests let through; /health/live <= 100 ms.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -79,6 +80,28 @@ def api(port: int, token: str, method: str) -> None:
         raise RuntimeError(f"{method} /api/admin/maintenance: {status} {data[:300]!r}")
 
 
+def probe(port: int, stop, results) -> None:
+    """Time /health/live every 50 ms until told to stop; send back latencies, failures, slow ones."""
+    live: list[float] = []
+    failures = 0
+    slow: list[tuple[float, float]] = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            status, _, _ = get(port, "/health/live", timeout=5)
+        except OSError:
+            failures += 1
+        else:
+            if status == 200:
+                live.append(time.perf_counter() - started)
+                if live[-1] > 0.1:
+                    slow.append((time.monotonic(), round(live[-1], 3)))
+            else:
+                failures += 1
+        time.sleep(0.05)
+    results.put((live, failures, slow))
+
+
 def run_fault(fault: str, seconds: float, proxy, server, token: str) -> Outage:
     """Activate, break the database, restart every worker halfway, restore, end, wait for recovery."""
     outcome = Outage(fault)
@@ -103,35 +126,28 @@ def run_fault(fault: str, seconds: float, proxy, server, token: str) -> Outage:
                     late = time.monotonic() - activated > PROPAGATION_BUDGET
                     (outcome.let_through if late else outcome.propagating).append((path, status))
 
-    def probe() -> None:
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                status, _, _ = get(server.port, "/health/live", timeout=5)
-                if status == 200:
-                    outcome.live.append(time.perf_counter() - started)
-                    if outcome.live[-1] > 0.1:
-                        when = round(time.monotonic() - activated, 2)
-                        outcome.slow.append((when, round(outcome.live[-1], 3)))
-                else:
-                    outcome.live_failures += 1
-            except OSError:
-                outcome.live_failures += 1
-            time.sleep(0.05)
-
     api(server.port, token, "POST")
     activated = time.monotonic()
     getattr(proxy, fault)()  # cut() or hang(), within milliseconds of the activation
+    # The probe runs in a process of its own: in this one, the clients and the proxy's threads
+    # compete for the interpreter and would add their waits to its timings.
+    context = multiprocessing.get_context("spawn")
+    probe_stop, probe_results = context.Event(), context.Queue()
+    prober = context.Process(target=probe, args=(server.port, probe_stop, probe_results), daemon=True)
+    prober.start()
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(CLIENTS)]
-    threads.append(threading.Thread(target=probe, daemon=True))
     for thread in threads:
         thread.start()
     time.sleep(seconds / 2)
     os.kill(server.process.pid, signal.SIGHUP)  # every worker restarts during the outage
     time.sleep(seconds / 2)
     stop.set()
+    probe_stop.set()
     for thread in threads:
         thread.join(timeout=10)
+    outcome.live, outcome.live_failures, slow = probe_results.get(timeout=30)
+    outcome.slow = [(round(at - activated, 2), latency) for at, latency in slow]
+    prober.join(timeout=10)
     proxy.restore()
     ended = None
     deadline = time.monotonic() + 30
