@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -399,3 +399,10 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered) - 1e-9)))
     return ordered[rank - 1]
+
+
+def run_alone(run: Callable[[], list[Result]]) -> None:
+    """Run one benchmark part by itself (`python -m bench.<part>`) and print its budget lines."""
+    terminate_on_sigterm()
+    for result in run():
+        print(f"{result.verdict:<5} {result.budget}: {result.measured} — {result.note}")

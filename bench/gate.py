@@ -40,6 +40,7 @@ from bench.common import (
     get,
     gunicorn,
     postgres_database,
+    run_alone,
     section,
     verdict,
     workdir,
@@ -185,13 +186,5 @@ def run() -> list[Result]:
     return results_from(figures)
 
 
-def main() -> None:
-    from bench.common import terminate_on_sigterm
-
-    terminate_on_sigterm()
-    for result in run():
-        print(f"{result.verdict:<5} {result.budget}: {result.measured} {result.note}")
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run)

@@ -24,7 +24,7 @@ import sys
 import time
 from datetime import timedelta
 
-from bench.common import ROOT, Result, app_env, flask, postgres_database, section, verdict
+from bench.common import ROOT, Result, app_env, flask, postgres_database, run_alone, section, verdict
 
 SUBSCRIBERS = int(os.environ.get("BENCH_NOTIFY_SUBSCRIBERS", "10000"))
 LATENCY = float(os.environ.get("BENCH_NOTIFY_LATENCY", "0"))
@@ -135,5 +135,4 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__":
-    for result in run():
-        print(f"{result.verdict:<5} {result.budget}: {result.measured} {result.note}")
+    run_alone(run)

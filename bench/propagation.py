@@ -50,6 +50,7 @@ from bench.common import (
     gunicorn,
     percentile,
     postgres_database,
+    run_alone,
     section,
     verdict,
     workdir,
@@ -380,13 +381,5 @@ def run() -> list[Result]:
     return results
 
 
-def main() -> None:
-    from bench.common import terminate_on_sigterm
-
-    terminate_on_sigterm()
-    for result in run():
-        print(f"{result.verdict:<5} {result.budget}: {result.measured} — {result.note}")
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run)

@@ -29,6 +29,7 @@ from bench.common import (
     gunicorn,
     percentile,
     postgres_database,
+    run_alone,
     section,
     verdict,
     workdir,
@@ -140,5 +141,4 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__":
-    for result in run():
-        print(f"{result.verdict:<5} {result.budget}: {result.measured} {result.note}")
+    run_alone(run)
