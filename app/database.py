@@ -12,6 +12,7 @@ See docs/configuration.md for the settings.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -86,6 +87,9 @@ def bound_connections(app: Flask, engine: Any) -> None:
 
     @event.listens_for(engine, "do_connect")
     def connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
+        shorter = getattr(_override, "seconds", None)
+        if shorter:  # a health check opening a connection: its own bound (libpq: whole seconds, >= 2)
+            cparams["connect_timeout"] = max(2, math.ceil(shorter))
         if statement > 0:
             setting = f"-c statement_timeout={int(statement * 1000)}"
             cparams["options"] = f"{cparams['options']} {setting}" if cparams.get("options") else setting

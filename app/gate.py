@@ -8,8 +8,10 @@ from datetime import datetime
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_babel import gettext
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 
 from . import htmx
+from .extensions import db
 from .maintenance.cache import NONE, SnapshotFile, StateCache
 from .maintenance.gate import ALLOW, Decision, decide
 from .maintenance.state import ANONYMOUS, UNKNOWN_WINDOW_ID, GateState, RequestFacts, Viewer, WindowState
@@ -103,8 +105,26 @@ def decision_for(path: str, method: str = "GET") -> Decision:
         if cookie is not None:  # a bypass link's signed cookie counts only while its link is live
             window_id = bypass_service.cookie_window_id(cookie, state.bypass_links, now)
             facts = replace(facts, bypass_window_id=window_id)
-        decision = decide(facts, current_viewer(), request.remote_addr, state, now, allowlist=allowlist)
+        decision = decide(facts, viewer_without_waiting(state), request.remote_addr, state, now,
+                          allowlist=allowlist)
     return decision
+
+
+def viewer_without_waiting(state: GateState) -> Viewer:
+    """Who is asking, unless that means waiting for a database that is failing: then anonymous.
+
+    Roles and tokens live in the database. While it does not answer (the state is stale, or
+    the lookup fails), a signed-in user or token holder is decided like anyone else and gets
+    the maintenance page at once, instead of holding a thread for the database's timeouts.
+    Bypass cookies and IP allowlists still work: they need no database (docs/fail-safe.md).
+    """
+    if state.stale:
+        return ANONYMOUS
+    try:
+        return current_viewer()
+    except OperationalError:
+        db.session.rollback()
+        return ANONYMOUS
 
 
 def enforce() -> Response | None:

@@ -49,7 +49,9 @@ redis.call('SET', KEYS[1], ARGV[1])
 """
 _STORE_IF_NEWER = _UNLESS_HELD_IS_NEWER + "return 1"
 # The same, and queue the change that led to the document, in one step.
-_STORE_PENDING = _UNLESS_HELD_IS_NEWER + "redis.call('RPUSH', KEYS[2], ARGV[3])\nreturn 1"
+_STORE_PENDING = _UNLESS_HELD_IS_NEWER + (
+    "redis.call('RPUSH', KEYS[2], ARGV[3])\nredis.call('PUBLISH', ARGV[4], ARGV[1])\nreturn 1"
+)
 
 NOTIFIER_KEY = "pausa.notifier"
 STATE_CHANGED = "pausa_state_changed"
@@ -95,14 +97,20 @@ class StateNotifier:
         Raises redis.RedisError: the operator must hear that nothing was recorded.
         """
         text = document.dumps(state, utcnow())
-        stored = self._client.eval(_STORE_PENDING, 2, STATE_KEY, PENDING_KEY, text, state.version, change)
-        if stored:
-            self._client.publish(CHANNEL, text)
-        return bool(stored)
+        # One script: stored, queued and sent together, or not at all.
+        return bool(self._client.eval(_STORE_PENDING, 2, STATE_KEY, PENDING_KEY, text, state.version,
+                                      change, CHANNEL))
 
     def provisional_window_id(self) -> int:
         """Number a window started while the database is down: -2, -3, … (never a database id)."""
         return -1 - int(self._client.incr(PROVISIONAL_KEY))
+
+    def changes_waiting(self) -> bool:
+        """Tell whether changes made while the database was down still wait; False when Redis fails."""
+        try:
+            return bool(self._client.llen(PENDING_KEY))
+        except redis.RedisError:
+            return False
 
     def pending_changes(self) -> list[bytes]:
         """Return the changes waiting for the database, oldest first."""
@@ -208,7 +216,8 @@ def init_pubsub(app: Flask, cache: StateCache) -> None:
             offline.replay()
 
     cache.set_redis(
-        fallback=notifier.read, on_database_state=notifier.store, on_database_back=write_pending_changes
+        fallback=notifier.read, on_database_state=notifier.store, on_database_back=write_pending_changes,
+        changes_waiting=notifier.changes_waiting,
     )
     # First in line, before the gate: a worker that only ever answers blocked requests
     # must still subscribe (gunicorn's post_worker_init starts it even earlier).

@@ -333,3 +333,67 @@ def test_without_redis_turning_maintenance_on_is_refused_in_one_line(tmp_path, p
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "no REDIS_URL" in lines[0] and "nothing was changed" in lines[0]
     assert statuses(app, ("/",)) == {"/": 200}
+
+
+def test_a_signed_in_user_blocked_during_a_hang_gets_the_page_at_once(tmp_path, proxy, postgres_url, snapshot):
+    """Roles live in the database: while it hangs, a signed-in user is decided as anyone, without waiting."""
+    from tests.conftest import AuthActions
+
+    app = worker(tmp_path, proxy, postgres_url, snapshot)
+    signed_in = app.test_client()
+    AuthActions(signed_in).login("user")
+    activate_in(app, message="Held for everyone", eta="1h")
+    assert signed_in.get("/").status_code == 503
+    proxy.hang()
+    wait_until(lambda: app.extensions[STATE_CACHE_KEY].current().stale, timeout=6.0, step=0.1)
+    response = within(0.5, lambda: signed_in.get("/"))
+    assert response.status_code == 503 and response.headers["X-Maintenance"] == "active"
+    assert "Held for everyone" in response.get_data(as_text=True)
+    proxy.restore()
+
+
+def test_a_pending_change_survives_an_unrelated_change_until_it_is_written(
+    tmp_path, proxy, postgres_url, redis_url, snapshot
+):
+    """Another change committed before the replay must not let the database's older state undo it."""
+    import redis
+
+    from app.pubsub import PENDING_KEY, REPLAY_LOCK_KEY
+    from app.services import maintenance as maintenance_service
+
+    web = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
+    shell = second_instance(web, REDIS_URL=redis_url)
+    client = redis.Redis.from_url(redis_url)
+    proxy.cut()
+    assert shell.test_cli_runner().invoke(args=["maintenance", "on", "--message", "Pending"]).exit_code == 0
+    wait_until(lambda: statuses(web, ("/",)) == {"/": 503}, timeout=1.0)
+    client.set(REPLAY_LOCK_KEY, "someone else", ex=60)  # the replay has not happened yet
+    proxy.restore()
+    with shell.app_context():
+        maintenance_service.supersede_version(0)  # e.g. a bypass link made meanwhile
+        maintenance_service.supersede_version(0)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert statuses(web, ("/",)) == {"/": 503}, "the pending activation was undone"
+    client.delete(REPLAY_LOCK_KEY)  # now the replay runs
+    wait_until(lambda: client.llen(PENDING_KEY) == 0, timeout=5.0, step=0.1)
+    wait_until(lambda: web.extensions[STATE_CACHE_KEY].source == "database", timeout=5.0, step=0.1)
+    assert statuses(web, ("/",)) == {"/": 503}
+    client.close()
+
+
+def test_an_offline_change_with_no_known_state_is_refused(tmp_path, proxy, postgres_url, redis_url, snapshot):
+    """Built on nothing, the change would carry a version every worker ignores: refuse it instead."""
+    import redis
+
+    from app.pubsub import NOTIFIER_KEY, STATE_KEY
+
+    web = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
+    assert web.extensions[NOTIFIER_KEY].subscribed.wait(5)  # (subscribing stores the state again)
+    redis.Redis.from_url(redis_url).delete(STATE_KEY)  # e.g. deleted after a restore
+    shell = second_instance(web, REDIS_URL=redis_url)  # a one-off dyno: no snapshot
+    proxy.cut()
+    result = shell.test_cli_runner().invoke(args=["maintenance", "on", "--message", "on nothing"])
+    assert result.exit_code == 1, result.output
+    assert "no copy of the current state answers" in result.output and "nothing was changed" in result.output
+    assert statuses(web, ("/",)) == {"/": 200}

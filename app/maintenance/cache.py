@@ -120,6 +120,7 @@ class StateCache:
         self._snapshot = snapshot
         self._on_database_state = on_database_state
         self._on_database_back: Callable[[], object] | None = None
+        self._changes_waiting: Callable[[], bool] = lambda: False
         self.fail_closed = fail_closed
         self._wall_clock = wall_clock
         self._lock = threading.Lock()  # guards the state itself, held only to change it
@@ -148,12 +149,16 @@ class StateCache:
         fallback: Callable[[], Published | None],
         on_database_state: Callable[[GateState], None],
         on_database_back: Callable[[], object] | None = None,
+        changes_waiting: Callable[[], bool] | None = None,
     ) -> None:
         """Read Redis's copy when the database fails; re-publish what the database says; write
-        the changes made while it was down (`on_database_back`) once it answers."""
+        the changes made while it was down (`on_database_back`) once it answers, for as long as
+        some wait (`changes_waiting`, False when Redis cannot tell)."""
         self._fallback = fallback
         self._on_database_state = on_database_state
         self._on_database_back = on_database_back
+        if changes_waiting is not None:
+            self._changes_waiting = changes_waiting
 
     # The request path: never touches a store while the refresher runs.
 
@@ -214,9 +219,9 @@ class StateCache:
         try:
             version = self._read_version()
             held = self._state
-            if held is not None and held.pending and version < held.version:
-                # Changes made while the database was down wait in Redis: until they are written,
-                # the database's older state must not undo them.
+            if held is not None and held.pending and (version <= held.version or self._changes_waiting()):
+                # Changes made while the database was down wait in Redis: until they are written
+                # (and the version moved past them), the database's state must not undo them.
                 pass
             elif held is None or self.source != DATABASE or held.stale or version != held.version:
                 self._from_database(self._load_state(), adoptions)
@@ -314,6 +319,9 @@ class StateCache:
         """Start this process's refresher (after a fork the parent's is gone); wait for its first try."""
         if self._thread_pid == os.getpid() and self._thread is not None and self._thread.is_alive():
             return
+        # A forked worker inherits the state its parent read at boot, maybe hours ago: take what
+        # this host's file says now, before the first request.
+        self.watch_snapshot()
         with self._lock:
             if self._thread_pid == os.getpid() and self._thread is not None and self._thread.is_alive():
                 return
@@ -340,10 +348,15 @@ class StateCache:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                state = self._state
-                if state is not None and state.pending and self._on_database_back is not None:
+            state = self._state
+            if self._on_database_back is not None and (
+                (state is not None and state.pending) or self._changes_waiting()
+            ):
+                try:
                     self._on_database_back()  # a no-op while the database is still down
+                except Exception:  # a bad change must not stop the refresher below
+                    log.exception("writing the changes made while the database was down failed")
+            try:
                 self.refresh()
             except Exception:  # the refresher must never die: the gate would freeze on a stale state
                 log.exception("maintenance state refresh failed")

@@ -48,16 +48,27 @@ def _notifier() -> StateNotifier:
     return notifier
 
 
-def newest_state(notifier: StateNotifier) -> GateState:
-    """The newest state known here: this process's, or the one published in Redis."""
+def newest_state(notifier: StateNotifier) -> GateState | None:
+    """The newest state known here: this process's, or the one published in Redis; None if neither."""
     from ..gate import state_cache
 
     held = state_cache().current()
-    known = None if held.unknown else held
+    known = None if held.unknown or held.version == 0 else held
     published = notifier.read()
     if published is not None and (known is None or published[0].version > known.version):
         known = published[0]
-    return known or GateState()
+    return known
+
+
+def _base(notifier: StateNotifier) -> GateState:
+    """The state a change builds on; refuse when none is known (the workers would ignore it)."""
+    base = newest_state(notifier)
+    if base is None:
+        raise Unavailable(
+            "the database is unavailable and no copy of the current state answers (no document "
+            "in Redis, no snapshot on this host): nothing was changed"
+        )
+    return base
 
 
 def enforced_state() -> GateState | None:
@@ -67,7 +78,7 @@ def enforced_state() -> GateState | None:
         from ..gate import state_cache
 
         held = state_cache().current()
-        return None if held.unknown else held
+        return None if held.unknown or held.version == 0 else held
     return newest_state(notifier)
 
 
@@ -82,11 +93,16 @@ def activate(fields: dict[str, Any], actor: Actor, now: datetime | None = None) 
         raise ValidationError(errors)
     notifier = _notifier()
     try:
-        base = newest_state(notifier)
+        base = _base(notifier)
         window = offline.provisional_window(notifier.provisional_window_id(), values, now)
         state = offline.activated(base, window, now)
         change = {"action": "activate", "fields": fields, "window": window.id}
         _publish(notifier, state, change, actor, now)
+    except redis.TimeoutError:
+        raise Unavailable(
+            "Redis did not answer in time: the change may or may not have been recorded; check "
+            "with `flask maintenance status` before trying again"
+        ) from None
     except redis.RedisError as error:
         raise Unavailable(f"neither the database nor Redis answers: nothing was changed ({error})") from None
     except offline.OfflineConflict as error:
@@ -99,8 +115,13 @@ def end(actor: Actor, now: datetime | None = None) -> WindowState:
     now = now or utcnow()
     notifier = _notifier()
     try:
-        state, window = offline.ended(newest_state(notifier), now)
+        state, window = offline.ended(_base(notifier), now)
         _publish(notifier, state, {"action": "end", "window": window.id}, actor, now)
+    except redis.TimeoutError:
+        raise Unavailable(
+            "Redis did not answer in time: the change may or may not have been recorded; check "
+            "with `flask maintenance status` before trying again"
+        ) from None
     except redis.RedisError as error:
         raise Unavailable(f"neither the database nor Redis answers: nothing was changed ({error})") from None
     except offline.OfflineConflict as error:

@@ -349,3 +349,35 @@ def test_a_state_published_during_a_database_read_is_not_undone_by_it(store, clo
     store.version = 1  # any version that differs forces a load
     cache.get()
     assert cache.current().version == 3 and cache.current().windows == ()
+
+
+def test_a_forked_worker_reads_the_file_before_its_first_request(tmp_path, store):
+    """After a fork the state in memory is the parent's, read at its boot: the file is newer."""
+    path = tmp_path / "gate-state.json"
+    SnapshotFile(path).write(state(version=10), NOW)
+    cache = StateCache(store.read_version, store.load_state, ttl=60, snapshot=SnapshotFile(path))
+    SnapshotFile(path).write(state(window(), version=11), NOW)  # written since the parent booted
+    store.fail_reads = ConnectionError("cut")
+    cache.start()
+    try:
+        assert cache.current().windows == (window(),)  # at once, not after the refresher's first pass
+    finally:
+        cache.stop()
+
+
+def test_a_failing_replay_does_not_stop_the_refresher(store):
+    def broken_replay():
+        raise ValueError("a bad queued change")
+
+    cache = StateCache(store.read_version, store.load_state, ttl=0.05)
+    cache.set_redis(fallback=lambda: None, on_database_state=lambda state: None,
+                    on_database_back=broken_replay, changes_waiting=lambda: True)
+    cache.start(wait=2)
+    try:
+        store.change(window())
+        deadline = time.monotonic() + 2
+        while cache.current().windows != (window(),) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cache.current().windows == (window(),)
+    finally:
+        cache.stop()
