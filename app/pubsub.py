@@ -162,11 +162,11 @@ class StateNotifier:
                 listener = redis.Redis.from_url(self._url, socket_connect_timeout=self._timeout)
                 pubsub = listener.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
-                self.subscribed.set()
                 # Anything may have changed while we were not listening.
                 self._cache.invalidate()
                 if self._cache.source == DATABASE:  # Redis may have restarted empty: seed the key
                     self.store(self._cache.current())
+                self.subscribed.set()
                 self._recovered()
                 backoff = 0.5
                 while not self._stop.is_set():
