@@ -381,3 +381,22 @@ def test_a_failing_replay_does_not_stop_the_refresher(store):
         assert cache.current().windows == (window(),)
     finally:
         cache.stop()
+
+
+def test_a_pending_state_waits_for_its_changes_not_only_for_a_version(store, clock):
+    """An unrelated change can move the database's version while the waiting changes are not written."""
+    waiting = {"changes": True}
+    cache = make_cache(store, clock)
+    cache.set_redis(fallback=lambda: None, on_database_state=lambda state: None,
+                    changes_waiting=lambda: waiting["changes"])
+    cache.get()
+    crashed = offline.provisional_window(-2, {"message": "Crashed"}, NOW)
+    pending = offline.activated(cache.current(), crashed, NOW)
+    cache.adopt(pending, NOW)
+    for version in (pending.version, pending.version + 3):  # equal, then past it: still waiting
+        store.version = version
+        clock.advance(TTL)
+        assert cache.get().windows == (crashed,), version
+    waiting["changes"] = False  # written, and the version moved past
+    clock.advance(TTL)
+    assert cache.get().windows == () and not cache.current().pending
