@@ -12,8 +12,10 @@ refused. See docs/fail-safe.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -92,21 +94,12 @@ def activate(fields: dict[str, Any], actor: Actor, now: datetime | None = None) 
     if errors:
         raise ValidationError(errors)
     notifier = _notifier()
-    try:
+    with _refusals(Conflict):
         base = _base(notifier)
         window = offline.provisional_window(notifier.provisional_window_id(), values, now)
         state = offline.activated(base, window, now)
         change = {"action": "activate", "fields": fields, "window": window.id}
         _publish(notifier, state, change, actor, now)
-    except redis.TimeoutError:
-        raise Unavailable(
-            "Redis did not answer in time: the change may or may not have been recorded; check "
-            "with `flask maintenance status` before trying again"
-        ) from None
-    except redis.RedisError as error:
-        raise Unavailable(f"neither the database nor Redis answers: nothing was changed ({error})") from None
-    except offline.OfflineConflict as error:
-        raise Conflict(str(error)) from None
     return window
 
 
@@ -114,9 +107,17 @@ def end(actor: Actor, now: datetime | None = None) -> WindowState:
     """End the window in effect in Redis alone; the database records it when it returns."""
     now = now or utcnow()
     notifier = _notifier()
-    try:
+    with _refusals(NotFound):
         state, window = offline.ended(_base(notifier), now)
         _publish(notifier, state, {"action": "end", "window": window.id}, actor, now)
+    return window
+
+
+@contextlib.contextmanager
+def _refusals(conflict: type[ServiceError]) -> Iterator[None]:
+    """Turn Redis failures and offline conflicts into the service errors adapters answer with."""
+    try:
+        yield
     except redis.TimeoutError:
         raise Unavailable(
             "Redis did not answer in time: the change may or may not have been recorded; check "
@@ -125,8 +126,7 @@ def end(actor: Actor, now: datetime | None = None) -> WindowState:
     except redis.RedisError as error:
         raise Unavailable(f"neither the database nor Redis answers: nothing was changed ({error})") from None
     except offline.OfflineConflict as error:
-        raise NotFound(str(error)) from None
-    return window
+        raise conflict(str(error)) from None
 
 
 def _publish(notifier: StateNotifier, state: GateState, change: dict[str, Any], actor: Actor,
