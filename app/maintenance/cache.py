@@ -317,13 +317,13 @@ class StateCache:
 
     def start(self, wait: float = 0.0) -> None:
         """Start this process's refresher (after a fork the parent's is gone); wait for its first try."""
-        if self._thread_pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+        if self.background:
             return
         # A forked worker inherits the state its parent read at boot, maybe hours ago: take what
         # this host's file says now, before the first request.
         self.watch_snapshot()
         with self._lock:
-            if self._thread_pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            if self.background:
                 return
             self._thread_pid = os.getpid()
             self._stop.clear()
