@@ -61,7 +61,7 @@ def post_worker_init(worker):
     if app is None or not hasattr(app, "extensions"):
         return
     from app.extensions import db
-    from app.gate import start_refresher
+    from app.gate.inapp import start_refresher
 
     with app.app_context():
         db.engine.dispose(close=False)  # never share the master's pooled connections with a worker

@@ -59,7 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
 
 def register_wsgi_layers(app: Flask) -> None:
     """Wrap the app: the maintenance fast path, then ProxyFix outermost so both see the client IP."""
-    from .fastpath import MaintenanceFastPath
+    from .gate.fastpath import MaintenanceFastPath
 
     app.wsgi_app = MaintenanceFastPath(app.wsgi_app, app)
     if app.config["TRUSTED_PROXY_COUNT"] > 0:
@@ -106,6 +106,12 @@ def check_config(app: Flask) -> None:
         raise RuntimeError(
             "SCRIPT_NAME must be empty or a path like /status (no trailing slash, no host)."
         )
+    prefix = app.config["GATE_PUBLIC_PREFIX"]
+    if not prefix or not SCRIPT_NAME_FORMAT.fullmatch(prefix):
+        raise RuntimeError("GATE_PUBLIC_PREFIX must be a path like /_pausa (no trailing slash, no host).")
+    from .gate.asking import parse_networks
+
+    parse_networks(app.config["GATE_TRUSTED_PROXIES"])  # a ValueError names the entry
     if app.config.get("PLANNED_WINDOW"):
         from .maintenance.planned import parse_planned
 
@@ -205,13 +211,17 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import gate
-    from .blueprints import admin, analytics, api, audit, auth, bypass, health, public, site, webhooks
+    from .blueprints import admin, analytics, api, audit, auth, bypass, edge, health, public, site, webhooks
     from .extensions import csrf
+    from .gate import inapp as gate
     from .security import register_security_headers
 
-    for module in (auth, admin, api, public, audit, analytics, health, webhooks, site, bypass):
+    for module in (auth, admin, api, public, audit, analytics, health, webhooks, site, bypass, edge):
         app.register_blueprint(module.bp)
+    # What a protected system's visitors reach through its proxy, under one prefix (docs/edge.md).
+    prefix = app.config["GATE_PUBLIC_PREFIX"]
+    app.register_blueprint(public.bp, url_prefix=prefix, name="visitor")
+    app.register_blueprint(bypass.bp, url_prefix=prefix + "/bypass", name="visitor_bypass")
     # The demo API takes anonymous JSON writes and no cookie grants it anything.
     csrf.exempt(site.items)
     gate.init_gate(app)
@@ -219,7 +229,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def _wants_json() -> bool:
-    from .gate import wants_json
+    from .gate.inapp import wants_json
 
     return wants_json()
 

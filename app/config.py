@@ -77,6 +77,12 @@ class Config:
     STATUS_POLL_MAX_SECONDS = int(os.environ.get("STATUS_POLL_MAX_SECONDS", "30"))
     BANNER_POLL_SECONDS = int(os.environ.get("BANNER_POLL_SECONDS", "15"))
 
+    # The edge gate (docs/edge.md): the path prefix under which Pausa serves a protected system's
+    # visitors (the proxy routes it to Pausa), and the proxies whose X-Forwarded-For /gate/check
+    # believes (IPs or CIDRs; none by default, so no IP allowlist matches through an unknown caller).
+    GATE_PUBLIC_PREFIX = os.environ.get("GATE_PUBLIC_PREFIX", "/_pausa").strip().rstrip("/")
+    GATE_TRUSTED_PROXIES = _list("GATE_TRUSTED_PROXIES")
+
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     # The path the site is served under ("" at the root, "/status" below a prefix); gunicorn reads
     # the same variable. The shared maintenance page's links start with it, never with a request's.

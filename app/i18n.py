@@ -179,6 +179,9 @@ def vary_on_language(response: Any) -> Any:
 def init_i18n(app: Any) -> None:
     """Install the language switcher's route, the Vary header and the template helpers."""
     app.add_url_rule("/maintenance/language", "language", switch_language, methods=["GET"])
+    # The same switcher under the visitors' prefix, for the maintenance page in front of any system.
+    app.add_url_rule(app.config["GATE_PUBLIC_PREFIX"] + "/language", "visitor_language", switch_language,
+                     methods=["GET"])
     app.after_request(vary_on_language)
     app.add_template_global(html_lang)
     app.add_template_global(format_countdown)

@@ -113,7 +113,7 @@ class StateCollector:
     """Gauges computed at scrape time from this worker's state cache and the database."""
 
     def collect(self) -> Iterator[Metric]:
-        from .gate import state_cache
+        from .gate.inapp import state_cache
         from .services import health as health_service
 
         now = utcnow()
@@ -149,7 +149,7 @@ class StateCollector:
 
 
 def _authorized(expected: str) -> bool:
-    from .gate import bearer_token
+    from .gate.inapp import bearer_token
 
     given = bearer_token() or ""
     return hmac.compare_digest(given.encode(), expected.encode())

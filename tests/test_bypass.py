@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app import create_app
 from app.extensions import db
+from app.gate import cookies
 from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.maintenance.windows import utcnow
@@ -90,9 +91,10 @@ def test_link_stops_working_when_it_expires(app, client, activate, monkeypatch):
     assert client.get("/").status_code == 200
     later = utcnow() + timedelta(hours=2)
     import app.blueprints.bypass as bypass_views
-    import app.gate as gate_module
+    import app.gate.cookies as cookies_module
+    import app.gate.inapp as gate_module
 
-    for module in (gate_module, bypass_service, bypass_views):
+    for module in (gate_module, cookies_module, bypass_service, bypass_views):
         monkeypatch.setattr(module, "utcnow", lambda: later)
     # The browser still sends the cookie; the server no longer honours it.
     assert client.get("/").status_code == 503
@@ -178,13 +180,13 @@ def test_tampered_and_foreign_cookies_are_ignored(app, activate):
 
     forged = {
         "tampered signature": value[:-2] + ("AA" if not value.endswith("AA") else "BB"),
-        "other secret": URLSafeSerializer("another-secret", salt=bypass_service.SALT).dumps(payload),
+        "other secret": URLSafeSerializer("another-secret", salt=cookies.SALT).dumps(payload),
         "other salt": URLSafeSerializer(app.secret_key, salt="other").dumps(payload),
-        "unknown link": URLSafeSerializer(app.secret_key, salt=bypass_service.SALT).dumps({**payload, "l": 999}),
-        "other window": URLSafeSerializer(app.secret_key, salt=bypass_service.SALT).dumps({**payload, "w": 999}),
-        "expired": URLSafeSerializer(app.secret_key, salt=bypass_service.SALT).dumps({**payload, "e": 1}),
+        "unknown link": URLSafeSerializer(app.secret_key, salt=cookies.SALT).dumps({**payload, "l": 999}),
+        "other window": URLSafeSerializer(app.secret_key, salt=cookies.SALT).dumps({**payload, "w": 999}),
+        "expired": URLSafeSerializer(app.secret_key, salt=cookies.SALT).dumps({**payload, "e": 1}),
         "garbage": "not-a-cookie",
-        "wrong shape": URLSafeSerializer(app.secret_key, salt=bypass_service.SALT).dumps([1, 2, 3]),
+        "wrong shape": URLSafeSerializer(app.secret_key, salt=cookies.SALT).dumps([1, 2, 3]),
     }
     for label, cookie in forged.items():
         attacker = app.test_client()

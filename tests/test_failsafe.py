@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.gate import STATE_CACHE_KEY
+from app.gate.inapp import STATE_CACHE_KEY
 from tests.conftest import make_app
 from tests.support.tcp_proxy import TcpProxy
 from tests.test_production_stack import activate_in, end_in, second_instance, wait_until
@@ -43,7 +43,7 @@ def fresh_redis_copy(redis_url):
     """Start without a document another test published (versions of other databases would win)."""
     import redis
 
-    from app.pubsub import PENDING_KEY, REPLAY_LOCK_KEY, STATE_KEY
+    from app.gate.notifier import PENDING_KEY, REPLAY_LOCK_KEY, STATE_KEY
 
     client = redis.Redis.from_url(redis_url)
     client.delete(STATE_KEY, PENDING_KEY, REPLAY_LOCK_KEY)
@@ -187,7 +187,7 @@ def test_a_published_change_is_enforced_without_the_database(tmp_path, proxy, po
             REDIS_URL=redis_url, MAINTENANCE_STATE_FILE=str(tmp_path / "other" / "gate-state.json"),
         )
         other.test_client().get("/health/live")
-        from app.pubsub import NOTIFIER_KEY
+        from app.gate.notifier import NOTIFIER_KEY
 
         assert other.extensions[NOTIFIER_KEY].subscribed.wait(5)
         other_proxy.cut()  # this instance alone lost its database
@@ -262,7 +262,7 @@ def test_with_redis_an_operator_turns_maintenance_on_and_off_while_the_database_
     from app.models import AuditEntry, MaintenanceWindow
 
     web = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
-    from app.pubsub import NOTIFIER_KEY
+    from app.gate.notifier import NOTIFIER_KEY
 
     assert web.extensions[NOTIFIER_KEY].subscribed.wait(5)
     shell = second_instance(web, REDIS_URL=redis_url)  # `heroku run flask …`: another process
@@ -358,7 +358,7 @@ def test_a_pending_change_survives_an_unrelated_change_until_it_is_written(
     """Another change committed before the replay must not let the database's older state undo it."""
     import redis
 
-    from app.pubsub import PENDING_KEY, REPLAY_LOCK_KEY
+    from app.gate.notifier import PENDING_KEY, REPLAY_LOCK_KEY
     from app.services import maintenance as maintenance_service
 
     web = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
@@ -386,7 +386,7 @@ def test_an_offline_change_with_no_known_state_is_refused(tmp_path, proxy, postg
     """Built on nothing, the change would carry a version every worker ignores: refuse it instead."""
     import redis
 
-    from app.pubsub import NOTIFIER_KEY, STATE_KEY
+    from app.gate.notifier import NOTIFIER_KEY, STATE_KEY
 
     web = worker(tmp_path, proxy, postgres_url, snapshot, REDIS_URL=redis_url)
     assert web.extensions[NOTIFIER_KEY].subscribed.wait(5)  # (subscribing stores the state again)

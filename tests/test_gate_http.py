@@ -64,7 +64,7 @@ def test_json_block(client, activate, path, headers):
     assert body["mode"] == "full"
     assert body["eta"].startswith(str(utcnow().year))
     assert body["retry_after"] == int(response.headers["Retry-After"])
-    assert body["status_url"] == "/maintenance/status.json"
+    assert body["status_url"] == "/_pausa/status.json"
 
 
 def test_htmx_request_gets_refresh(client, activate):

@@ -177,7 +177,7 @@ def test_every_page_links_to_the_switcher(client, activate):
     activate(message="x")
     page = client.get("/account").get_data(as_text=True)
     # The shared maintenance page goes back through the Referer, so it names no URL.
-    assert 'href="/maintenance/language?lang=pt_BR"' in page
+    assert 'href="/_pausa/language?lang=pt_BR"' in page
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import create_app
+from app.gate.notifier import NOTIFIER_KEY
 from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.maintenance.windows import utcnow
-from app.pubsub import NOTIFIER_KEY
 from app.services import maintenance as maintenance_service
 from tests.conftest import AuthActions, make_app
 from tests.support.tcp_proxy import TcpProxy
@@ -117,7 +117,7 @@ def test_redis_down_falls_back_silently_and_logs_once(tmp_path, redis_url, caplo
         statuses = [auth.login("admin", password=f"wrong-{n}").status_code for n in range(4)]
         assert statuses == [401, 401, 401, 429]
         redis_warnings = [r for r in caplog.records if "Redis" in r.getMessage() or "storage" in r.getMessage()]
-        assert 1 <= len([r for r in redis_warnings if r.name == "app.pubsub"]) <= 2
+        assert 1 <= len([r for r in redis_warnings if r.name == "app.gate.notifier"]) <= 2
         proxy.restore()
     finally:
         proxy.close()

@@ -1,7 +1,7 @@
 """Nothing a client sends reaches the maintenance page every waiting visitor shares (issue 10).
 
 The page and its poll partial are rendered once a second and handed to everyone
-(app/fastpath.py). Whichever request comes first triggers the rendering, so a
+(app/gate/fastpath.py). Whichever request comes first triggers the rendering, so a
 crafted environ (a SCRIPT_NAME of `//evil.example`, a foreign Host, a query)
 must not leak into it: the next, clean visitor must get links to this site.
 Checked in-process with a poisoned environ, and over a real gunicorn socket with
@@ -38,7 +38,7 @@ def at_the_start_of_a_second() -> None:
 def assert_clean(html: str, prefix: str = "") -> None:
     assert "evil.example" not in html
     assert not FOREIGN_LINK.findall(html), FOREIGN_LINK.findall(html)
-    assert f'href="{prefix}/static/css/app.css"' in html
+    assert f'href="{prefix}/_pausa/static/css/app.css"' in html
 
 
 def activate_window(app) -> None:
@@ -75,7 +75,7 @@ def test_a_poisoned_environ_never_reaches_the_status_poll_others_receive(mainten
     assert clean.status_code == 200
     html = clean.get_data(as_text=True)
     assert "evil.example" not in html
-    assert 'hx-get="/maintenance/status?active=1"' in html
+    assert 'hx-get="/_pausa/status?active=1"' in html
 
 
 def test_the_shared_page_takes_its_prefix_from_configuration(tmp_path):
@@ -86,7 +86,7 @@ def test_the_shared_page_takes_its_prefix_from_configuration(tmp_path):
     client.get("/", environ_overrides=POISON)
     html = client.get("/", environ_overrides={"SCRIPT_NAME": "/status"}).get_data(as_text=True)
     assert_clean(html, prefix="/status")
-    assert 'action="/status/maintenance/subscribe"' in html
+    assert 'action="/status/_pausa/subscribe"' in html
 
 
 @pytest.mark.parametrize("value", ["//evil.example", "/status/", "status", "/a b", "/x?y"])

@@ -57,7 +57,7 @@ def active(app, activate):
 def test_the_maintenance_page_has_an_accessible_form_without_a_csrf_token(client, active):
     html = client.get("/account").get_data(as_text=True)
     form = html[html.index('id="subscribe"'):]
-    assert 'action="/maintenance/subscribe"' in form
+    assert 'action="/_pausa/subscribe"' in form
     assert 'autocomplete="email"' in form and 'inputmode="email"' in form and 'type="email"' in form
     assert '<label for="subscribe-email">' in form
     assert "csrf_token" not in html

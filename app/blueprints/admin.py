@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from .. import htmx
 from ..extensions import db
-from ..gate import state_cache
+from ..gate.inapp import state_cache
 from ..inputs import database_id
 from ..maintenance.state import ROLES, Mode, Reason, Status, WindowState
 from ..maintenance.validation import DEFAULT_MESSAGE, MESSAGE_MAX, ValidationError, validate_window

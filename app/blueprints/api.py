@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import csrf, db
-from ..gate import bearer_token
+from ..gate.inapp import bearer_token
 from ..inputs import MAX_DATABASE_ID, read_body
 from ..maintenance.state import Actor
 from ..maintenance.validation import BodyError, ValidationError, parse_json, validate_window

@@ -1,4 +1,8 @@
-"""Bypass links: `/bypass/<token>` sets the signed cookie that lets a tester through maintenance."""
+"""Bypass links: `/bypass/<token>` sets the signed cookie that lets a tester through maintenance.
+
+Mounted twice: at /bypass for Pausa's own pages and under the visitors' prefix
+(/_pausa/bypass/<token>), where the cookie lands on the protected system's site.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from flask_babel import gettext
 
 from ..extensions import db, limiter
+from ..gate.cookies import COOKIE
 from ..maintenance.windows import utcnow
 from ..services import audit
 from ..services import bypass as bypass_service
@@ -27,15 +32,16 @@ def redeem(token: str) -> Response:
             render_template("bypass/invalid.html", message=_refusal_text(refused.code)), status=refused.status
         )
         return _private(response)
-    held = bypass_service.read_cookie(request.cookies.get(bypass_service.COOKIE), now)
+    held = bypass_service.read_cookie(request.cookies.get(COOKIE), now)
     if held is None or held["l"] != link.id:  # audit each browser once, not each click
         audit.record(
             "bypass.link_used", request_actor(), f"bypass_link:{link.id}", {"window_id": link.window_id}
         )
         db.session.commit()
-    response = redirect(url_for("site.home"))
+    # Opened under the visitors' prefix, the link is on the protected system's own site: go to its home.
+    response = redirect("/" if request.blueprint == "visitor_bypass" else url_for("site.home"))
     response.set_cookie(
-        bypass_service.COOKIE,
+        COOKIE,
         bypass_service.cookie_value(link, expires_at),
         max_age=max(1, int((expires_at - now).total_seconds())),
         expires=expires_at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from ..gate import state_cache
+from ..gate.inapp import state_cache
 from ..services import health as health_service
 
 bp = Blueprint("health", __name__, url_prefix="/health")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -13,97 +11,26 @@ from flask_babel import get_locale
 
 from .. import htmx
 from ..extensions import csrf, limiter
-from ..gate import decision_for, gate_state
+from ..gate.inapp import decision_for, gate, gate_state
+from ..gate.pages import PARTIAL
 from ..mail import email_enabled
 from ..maintenance.gate import banner_facts
 from ..maintenance.state import WindowState
 from ..maintenance.windows import public_facts, upcoming_window, utcnow, window_in_effect
 
-bp = Blueprint("public", __name__, url_prefix="/maintenance")
-
-
-def poll_seconds(window: WindowState | None, now: datetime, config: Mapping | None = None) -> int:
-    """Pick the next poll delay: sooner when the ETA is near, always with jitter.
-
-    The jitter spreads thousands of waiting browsers so they do not all
-    come back in the same second when the window ends.
-    """
-    config = config if config is not None else current_app.config
-    low = config["STATUS_POLL_MIN_SECONDS"]
-    high = max(low, config["STATUS_POLL_MAX_SECONDS"])
-    if window is not None and window.eta is not None:
-        remaining = max(0, int((window.eta - now).total_seconds()))
-        high = max(low, min(high, remaining // 4 or low))
-    return random.randint(low, high)
-
-
-POLL_SLOT = "__pausa_poll_seconds__"
-RENDER_CACHE_KEY = "pausa.render_cache"
-RENDER_CACHE_MAX = 64
-
-
-def render_status(template: str, window: WindowState | None, now: datetime, **extra: bool) -> str:
-    """Render the maintenance page or its partial, at most once a second per window.
-
-    What users see changes at most once a second (the countdown), so during
-    maintenance every waiting browser shares one rendering; each response
-    still gets its own jittered poll delay, filled into the shared text.
-    """
-    cache: dict = current_app.extensions.setdefault(RENDER_CACHE_KEY, {})
-    language = str(get_locale())
-    key = render_key(template, window, now, language, **extra)
-    html = cache.get(key)
-    if html is None:
-        if len(cache) >= RENDER_CACHE_MAX:
-            cache.clear()
-        html = render_shared(
-            template,
-            language,
-            window=window,
-            facts=public_facts(window, now) if window else None,
-            poll_seconds=POLL_SLOT,
-            **extra,
-        )
-        cache[key] = html
-    return fill_poll_delay(html, window, now, current_app.config)
-
-
-def render_shared(template: str, language: str, **context: object) -> str:
-    """Render a page shared by every visitor from configuration alone, never from this request.
-
-    Whichever request comes first builds the rendering the others receive, so it is built in
-    a fresh context of its own: links start with the configured SCRIPT_NAME (not the
-    request's, which a client or proxy may set), and no Host, query, cookie or signed-in
-    user of the triggering request can reach it (docs/deploy.md).
-    """
-    from ..i18n import LANGUAGE_COOKIE
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    base_url = "http://localhost" + app.config["SCRIPT_NAME"] + "/"
-    with app.app_context(), app.test_request_context(
-        "/maintenance", base_url=base_url, headers={"Cookie": f"{LANGUAGE_COOKIE}={language}"}
-    ):
-        return render_template(template, **context)
-
-
-def render_key(
-    template: str, window: WindowState | None, now: datetime, language: str, **extra: bool
-) -> tuple:
-    """Key a rendering by what it shows: template, window, second, language and flags."""
-    return (template, window, int(now.timestamp()), language, tuple(sorted(extra.items())))
-
-
-def fill_poll_delay(html: str, window: WindowState | None, now: datetime, config: Mapping) -> str:
-    """Give one response its own jittered poll delay."""
-    return html.replace(POLL_SLOT, str(poll_seconds(window, now, config)))
+# Mounted twice: at /maintenance for Pausa's own pages, and as `visitor` under the public prefix
+# (GATE_PUBLIC_PREFIX, /_pausa) that a reverse proxy routes to Pausa from the system it protects.
+# Its static folder is the app's, so the maintenance page's assets are served under both.
+bp = Blueprint("public", __name__, url_prefix="/maintenance", static_folder="../../static",
+               static_url_path="/static")
 
 
 def render_maintenance_page(
     window: WindowState | None, now: datetime, status: int = 200, blocked_method: str = "GET"
 ) -> Response:
-    """Render the whole maintenance page (used in place by the gate, and at /maintenance)."""
+    """Render the whole maintenance page (at /maintenance and under the visitors' prefix)."""
     blocked_write = blocked_method.upper() not in ("GET", "HEAD", "OPTIONS")
-    html = render_status("public/maintenance.html", window, now, blocked_write=blocked_write)
+    html = gate().pages.page(window, now, str(get_locale()), blocked_write=blocked_write)
     return htmx.vary(Response(html, status=status))
 
 
@@ -128,7 +55,8 @@ def status() -> Response:
         # Reload the URL the user was on: the page was rendered there in place.
         response = htmx.refresh()
     else:
-        response = htmx.vary(Response(render_status("public/partials/status.html", window, now)))
+        html = gate().pages.get(PARTIAL, window, now, str(get_locale()))
+        response = htmx.vary(Response(html))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -6,12 +6,14 @@ import enum
 import ipaddress
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .paths import is_under_any, normalise_path
 from .state import GateState, Mode, RequestFacts, Viewer, WindowState
 from .windows import (
+    LIVE_STATUSES,
     draining_window,
+    is_draining,
     is_in_effect,
     is_overdue,
     upcoming_window,
@@ -31,6 +33,7 @@ ALWAYS_ALLOWED = (
     "/admin",
     "/api/admin",
     "/bypass",
+    "/gate",
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BYPASS_ROLES = frozenset({"admin"})
@@ -75,15 +78,17 @@ def decide(
     now: datetime,
     *,
     allowlist: tuple[str, ...] = (),
+    always_allowed: tuple[str, ...] = ALWAYS_ALLOWED,
 ) -> Decision:
     """Decide what the gate does with one request at `now`.
 
-    Rules, in order: always-allowed paths; no window in effect (a banner when
-    one is announced or draining); bypass by role, IP, bypass cookie or token;
-    then the window's mode decides which requests are blocked.
+    Rules, in order: always-allowed paths (Pausa's own, unless the request is for
+    another system behind the edge gate) and the allowlist; no window in effect (a
+    banner when one is announced or draining); bypass by role, IP, bypass cookie or
+    token; then the window's mode decides which requests are blocked.
     """
     path = normalise_path(facts.path)
-    if is_under_any(path, ALWAYS_ALLOWED) or is_under_any(path, allowlist):
+    if is_under_any(path, always_allowed) or is_under_any(path, allowlist):
         return ALLOW
 
     window = window_in_effect(state, now)
@@ -99,6 +104,24 @@ def decide(
     if not _is_affected(window, path, facts.method):
         return Decision(Outcome.BANNER, window)
     return _block_unless_bypassed(window, facts, viewer, client_ip)
+
+
+def seconds_everyone_passes(state: GateState, now: datetime) -> float:
+    """Return how long from `now` every request is allowed, whoever sends it: 0 when not now.
+
+    Nothing is blocked while no window is in effect or draining, so until the next
+    one begins (its drain first) an answer "allowed" holds for any request.
+    """
+    if state.unknown:
+        return 0.0
+    horizon = math.inf
+    for window in state.windows:
+        if is_in_effect(window, now) or is_draining(window, now):
+            return 0.0
+        begins = window.starts_at - timedelta(minutes=window.drain_minutes)
+        if window.status in LIVE_STATUSES and begins > now:
+            horizon = min(horizon, (begins - now).total_seconds())
+    return horizon
 
 
 def _is_affected(window: WindowState, path: str, method: str) -> bool:

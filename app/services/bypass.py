@@ -18,17 +18,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from ..extensions import db
+from ..gate.cookies import BypassCookies, keys_of
 from ..maintenance.state import Actor
 from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
 from ..models import BypassLink, MaintenanceWindow
 from . import NotFound, ServiceError, audit
 
-COOKIE = "pausa_bypass"
-SALT = "pausa.bypass-cookie"
 TOKEN_BYTES = 32
 DEFAULT_EXPIRY = "12h"
 MAX_EXPIRY = timedelta(hours=48)
@@ -199,39 +197,18 @@ def redeem(raw: str, now: datetime | None = None) -> tuple[BypassLink, datetime]
     return link, expires_at
 
 
-def _serializer() -> URLSafeSerializer:
-    app = current_app
-    # Verify with the old keys too (SECRET_KEY_FALLBACKS), sign with the current one (the last).
-    keys = [*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key]
-    return URLSafeSerializer(keys, salt=SALT)
+def _cookies() -> BypassCookies:
+    return BypassCookies(keys_of(current_app.config))
 
 
 def cookie_value(link: BypassLink, expires_at: datetime) -> str:
     """Sign the cookie that lets this browser through the link's window until `expires_at`."""
-    return _serializer().dumps({"l": link.id, "w": link.window_id, "e": int(expires_at.timestamp())})
+    return _cookies().sign(link.id, link.window_id, expires_at)
 
 
 def read_cookie(value: str | None, now: datetime | None = None) -> dict[str, int] | None:
     """Return the signed cookie's contents when it is authentic and unexpired, else None."""
-    if not value or len(value) > 400:
-        return None
-    try:
-        payload: Any = _serializer().loads(value)  # constant-time signature check
-    except BadSignature:
-        return None
-    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), int) for k in ("l", "w", "e")):
-        return None
-    if payload["e"] <= (now or utcnow()).timestamp():
-        return None
-    return payload
-
-
-def cookie_window_id(value: str | None, live_ids: frozenset[int], now: datetime | None = None) -> int | None:
-    """Return the window a bypass cookie lets through, only while its link is live."""
-    payload = read_cookie(value, now)
-    if payload is None or payload["l"] not in live_ids:
-        return None
-    return payload["w"]
+    return _cookies().read(value, now)
 
 
 def link_url(raw: str, base_url: str | None = None) -> str:

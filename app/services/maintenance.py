@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import hooks
 from ..extensions import db
+from ..gate.notifier import mark_state_changed
 from ..maintenance.state import SYSTEM, Actor, GateState, Status
 from ..maintenance.validation import ValidationError, WindowInput, check_consistency
 from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
 from ..models import MaintenanceState, MaintenanceWindow
-from ..pubsub import mark_state_changed
 from ..worker import claim
 from . import Conflict, NotFound, audit, subscriptions
 

@@ -23,11 +23,11 @@ import redis
 from flask import current_app
 
 from ..extensions import db
+from ..gate.notifier import NOTIFIER_KEY, StateNotifier
 from ..maintenance import offline
 from ..maintenance.state import Actor, GateState, WindowState
 from ..maintenance.validation import ValidationError, check_consistency, validate_window
 from ..maintenance.windows import utcnow
-from ..pubsub import NOTIFIER_KEY, StateNotifier
 from . import Conflict, NotFound, ServiceError
 from . import maintenance as maintenance_service
 
@@ -52,7 +52,7 @@ def _notifier() -> StateNotifier:
 
 def newest_state(notifier: StateNotifier) -> GateState | None:
     """The newest state known here: this process's, or the one published in Redis; None if neither."""
-    from ..gate import state_cache
+    from ..gate.inapp import state_cache
 
     held = state_cache().current()
     known = None if held.unknown or held.version == 0 else held
@@ -77,7 +77,7 @@ def enforced_state() -> GateState | None:
     """What the gate enforces without the database (this process's or Redis's), for `status`."""
     notifier: StateNotifier | None = current_app.extensions.get(NOTIFIER_KEY)
     if notifier is None:
-        from ..gate import state_cache
+        from ..gate.inapp import state_cache
 
         held = state_cache().current()
         return None if held.unknown or held.version == 0 else held
@@ -131,7 +131,7 @@ def _refusals(conflict: type[ServiceError]) -> Iterator[None]:
 
 def _publish(notifier: StateNotifier, state: GateState, change: dict[str, Any], actor: Actor,
              now: datetime) -> None:
-    from ..gate import state_cache
+    from ..gate.inapp import state_cache
 
     record = json.dumps({**change, "actor": actor.name, "at": now.isoformat()}, sort_keys=True)
     if not notifier.publish_pending(state, record):

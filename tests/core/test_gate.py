@@ -64,7 +64,7 @@ def outcome(*args, **kwargs) -> Outcome:
 def test_always_allowed_prefixes_are_the_spec_list():
     assert set(ALWAYS_ALLOWED) == {
         "/static", "/health", "/metrics", "/webhooks", "/maintenance",
-        "/auth/login", "/auth/logout", "/admin", "/api/admin", "/bypass",
+        "/auth/login", "/auth/logout", "/admin", "/api/admin", "/bypass", "/gate",
     }
 
 

@@ -22,10 +22,10 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from .maintenance import document
-from .maintenance.cache import DATABASE, Published, StateCache
-from .maintenance.state import GateState
-from .maintenance.windows import utcnow
+from ..maintenance import document
+from ..maintenance.cache import DATABASE, Published, StateCache
+from ..maintenance.state import GateState
+from ..maintenance.windows import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class StateNotifier:
         self._failing = False
 
 
-def init_pubsub(app: Flask, cache: StateCache) -> None:
+def init_notifier(app: Flask, cache: StateCache) -> None:
     """Wire the notifier when REDIS_URL is set: listen lazily in each worker process."""
     url = app.config.get("REDIS_URL")
     if not url:
@@ -209,7 +209,7 @@ def init_pubsub(app: Flask, cache: StateCache) -> None:
     notifier = StateNotifier(url, cache, timeout=app.config["REDIS_TIMEOUT"])
     app.extensions[NOTIFIER_KEY] = notifier
     def write_pending_changes() -> None:
-        from .services import offline
+        from ..services import offline
 
         # Still down (the database or Redis): the next refresh tries again.
         with app.app_context(), contextlib.suppress(OperationalError, redis.RedisError):
@@ -234,7 +234,7 @@ def _after_commit(session: Session) -> None:
     """Once a state change is committed, enforce it here at once and send it to every other worker."""
     if not session.info.pop(STATE_CHANGED, False) or not has_app_context():
         return
-    from .gate import STATE_CACHE_KEY
+    from .inapp import STATE_CACHE_KEY
 
     cache: StateCache | None = current_app.extensions.get(STATE_CACHE_KEY)
     if cache is None:

@@ -1,31 +1,49 @@
-"""The gate's Flask adapter: gather request facts, ask the core, answer a block."""
+"""The gate's Flask side: the per-worker state cache, `before_request`, and who is asking."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
-from flask import Flask, Response, current_app, g, jsonify, request
-from flask_babel import gettext
+from flask import Flask, Response, current_app, g, request
 from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 
-from . import htmx
-from .extensions import db
-from .maintenance.cache import NONE, SnapshotFile, StateCache
-from .maintenance.gate import ALLOW, Decision, decide
-from .maintenance.state import ANONYMOUS, UNKNOWN_WINDOW_ID, GateState, RequestFacts, Viewer, WindowState
-from .maintenance.windows import public_facts, retry_after_seconds, utcnow
-from .pubsub import init_pubsub
-from .services import bypass as bypass_service
-from .services import maintenance as maintenance_service
-from .services import tokens as token_service
+from ..extensions import db
+from ..maintenance.cache import NONE, SnapshotFile, StateCache
+from ..maintenance.gate import ALLOW, Decision, decide
+from ..maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer
+from ..maintenance.windows import utcnow
+from . import answers
+from .asking import Ask, ask_from_environ, parse_networks
+from .cookies import COOKIE, BypassCookies, keys_of
+from .notifier import init_notifier
+from .pages import Pages
 
 STATE_CACHE_KEY = "pausa.state_cache"
+GATE_KEY = "pausa.gate"
+
+
+class Gate:
+    """What every entry point of one app shares: settings, renderings and the cookie checker."""
+
+    def __init__(self, app: Flask):
+        config = app.config
+        self.prefix = config["GATE_PUBLIC_PREFIX"]
+        # Pausa's own pages: its always-allowed paths, the visitors' prefix and the allowlist.
+        self.allowlist = (*config["MAINTENANCE_ALLOWLIST"], self.prefix)
+        # The system behind the edge gate: its own allowlist and the prefix, nothing of Pausa's.
+        self.edge_allowlist = (*config["MAINTENANCE_ALLOWLIST"], self.prefix)
+        self.trusted_proxies = parse_networks(config["GATE_TRUSTED_PROXIES"])
+        self.pages = Pages(app)
+        self.cookies = BypassCookies(keys_of(config))
+        self.status_url = config["SCRIPT_NAME"] + self.prefix + "/status.json"
+        self.edge_status_url = self.prefix + "/status.json"
 
 
 def init_gate(app: Flask) -> None:
     """Create this worker's state cache and install the gate before every request."""
+    from ..services import maintenance as maintenance_service
+
     config = app.config
 
     def in_app_context(function):
@@ -44,10 +62,11 @@ def init_gate(app: Flask) -> None:
         fail_closed=config["MAINTENANCE_FAIL_MODE"] == "closed",
     )
     app.extensions[STATE_CACHE_KEY] = cache
+    app.extensions[GATE_KEY] = Gate(app)
     if config["MAINTENANCE_GATE"]:
         # First in line: a blocked request should cost as little as possible.
         app.before_request_funcs.setdefault(None, []).insert(0, enforce)
-    init_pubsub(app, cache)
+    init_notifier(app, cache)
     if config["MAINTENANCE_STATE_REFRESH"] == "background":
         # Before the gate: the refresher starts in every worker process (gunicorn's
         # post_worker_init starts it even earlier, before the first request).
@@ -66,6 +85,10 @@ def state_cache() -> StateCache:
     return current_app.extensions[STATE_CACHE_KEY]
 
 
+def gate() -> Gate:
+    return current_app.extensions[GATE_KEY]
+
+
 def gate_state() -> GateState:
     """Return this worker's cached state (revalidated at most every TTL)."""
     return state_cache().get()
@@ -82,6 +105,8 @@ def bearer_token() -> str | None:
 
 def current_viewer() -> Viewer:
     """Describe who is asking; this may read the user or token from the database."""
+    from ..services import tokens as token_service
+
     scopes: frozenset[str] = frozenset()
     raw = bearer_token()
     if raw is not None:
@@ -92,21 +117,31 @@ def current_viewer() -> Viewer:
     return Viewer(role=role, token_scopes=scopes)
 
 
+def this_request(path: str | None = None, method: str | None = None) -> Ask:
+    """Describe the request being answered (or the page it asks about, for the banner)."""
+    ask = ask_from_environ(request.environ, path if path is not None else request.path)
+    return ask if method is None else replace(ask, method=method)
+
+
 def decision_for(path: str, method: str = "GET") -> Decision:
     """Run the decision for this request's viewer on any path (the banner asks for the page's)."""
-    state = gate_state()
+    return decide_in_app(this_request(path, method), gate_state())
+
+
+def decide_in_app(ask: Ask, state: GateState) -> Decision:
+    """Decide for a request to Pausa itself: anonymously first, then for who is asking."""
     now = utcnow()
-    facts = RequestFacts(path=path, method=method)
-    allowlist = current_app.config["MAINTENANCE_ALLOWLIST"]
-    decision = decide(facts, ANONYMOUS, request.remote_addr, state, now, allowlist=allowlist)
+    settings = gate()
+    facts = RequestFacts(path=ask.path, method=ask.method)
+    decision = decide(facts, ANONYMOUS, ask.client_ip, state, now, allowlist=settings.allowlist)
     if decision.blocked:
         # Who is asking only matters to a block (bypass); reading it may cost a query.
-        cookie = request.cookies.get(bypass_service.COOKIE)
+        cookie = ask.cookie(COOKIE)
         if cookie is not None:  # a bypass link's signed cookie counts only while its link is live
-            window_id = bypass_service.cookie_window_id(cookie, state.bypass_links, now)
+            window_id = settings.cookies.window_id(cookie, state.bypass_links, now)
             facts = replace(facts, bypass_window_id=window_id)
-        decision = decide(facts, viewer_without_waiting(state), request.remote_addr, state, now,
-                          allowlist=allowlist)
+        decision = decide(facts, viewer_without_waiting(state), ask.client_ip, state, now,
+                          allowlist=settings.allowlist)
     return decision
 
 
@@ -133,58 +168,27 @@ def enforce() -> Response | None:
     if not state.windows:
         g.maintenance = ALLOW  # steady state: no query, no work
         return None
-    decision = decision_for(request.path, request.method)
+    ask = this_request()
+    decision = decide_in_app(ask, state)
     g.maintenance = decision
     if decision.blocked:
-        return blocked_response(decision)
+        return response_for(answers.block(ask, decision, utcnow(), gate().pages, gate().status_url))
     return None
 
 
-def wants_json() -> bool:
-    """Tell whether the client asked for JSON (an API path or an Accept preferring it)."""
-    if request.path == "/api" or request.path.startswith("/api/"):
-        return True
-    accept = request.accept_mimetypes
-    return accept.quality("application/json") > accept.quality("text/html")
-
-
-def blocked_response(decision: Decision) -> Response:
-    """Answer a blocked request: JSON, an htmx refresh, or the maintenance page in place."""
-    from .blueprints.public import render_maintenance_page
-
-    now = utcnow()
-    window = decision.window
-    if wants_json():
-        facts = public_facts(window, now)
-        if window is not None and window.id == UNKNOWN_WINDOW_ID:
-            facts["message"] = gettext(
-                "The service is temporarily unavailable. Please try again in a few minutes."
-            )
-        response = jsonify(
-            error="maintenance",
-            message=facts["message"],
-            reason=facts["reason"],
-            mode=facts["mode"],
-            eta=facts["eta"],
-            retry_after=facts["retry_after"],
-            status_url="/maintenance/status.json",
-            draining=decision.draining,
-        )
-        response.status_code = 503
-    elif htmx.is_fragment_request():
-        response = htmx.refresh(status=503, body="Maintenance in progress.")
-    else:
-        response = render_maintenance_page(window, now, status=503, blocked_method=request.method)
-    response.headers.extend(block_headers(window, now))
-    response.vary.add("Accept")
-    response.vary.add("HX-Request")
+def response_for(answer: answers.Answer | None) -> Response:
+    """Turn a framework-free answer into a Flask response."""
+    assert answer is not None  # rendering was allowed, so there is always an answer
+    response = Response(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        if name == "Vary":
+            for field in value.split(","):
+                response.vary.add(field.strip())
+        else:
+            response.headers[name] = value
     return response
 
 
-def block_headers(window: WindowState | None, now: datetime) -> list[tuple[str, str]]:
-    """Return the headers every block carries, so monitors can tell planned maintenance apart."""
-    return [
-        ("Retry-After", str(retry_after_seconds(window, now))),
-        ("Cache-Control", "no-store"),
-        ("X-Maintenance", "active"),
-    ]
+def wants_json() -> bool:
+    """Tell whether this request's client asked for JSON (an API path or an Accept preferring it)."""
+    return this_request().wants_json
