@@ -139,7 +139,7 @@ def forwarded_asks(environ: dict, trusted_proxies: tuple[IpNetwork, ...]) -> tup
 
 def path_of(uri: str) -> str:
     """Return the decoded path of a request target ("/a%20b?q=1" or an absolute URL)."""
-    if not uri.startswith("/") or uri.startswith("//"):
+    if not uri.startswith("/"):  # an absolute URL; "//x" is a path the application will see
         uri = urlsplit(uri).path or "/"
     path = uri.split("?", 1)[0].split("#", 1)[0]
     return unquote(path) or "/"
