@@ -294,7 +294,7 @@ def maintenance_cancel(window_id: int) -> None:
 @click.option(
     "--window", "window_id", type=DATABASE_ID, help="Window id (default: active, else next scheduled)."
 )
-@click.option("--base-url", help="Site address for the printed URL (default: PUBLIC_URL).")
+@click.option("--base-url", help="Site for the printed URL (default: GATE_SITE_URL, else PUBLIC_URL).")
 @with_appcontext
 def maintenance_bypass_link(expires: str | None, window_id: int | None, base_url: str | None) -> None:
     """Print a bypass link (shown once) that lets its holder through the window."""

@@ -82,6 +82,8 @@ class Config:
     # believes (IPs or CIDRs; none by default, so no IP allowlist matches through an unknown caller).
     GATE_PUBLIC_PREFIX = os.environ.get("GATE_PUBLIC_PREFIX", "/_pausa").strip().rstrip("/")
     GATE_TRUSTED_PROXIES = _list("GATE_TRUSTED_PROXIES")
+    # The protected system's address (https://shop.example.com): bypass links are made on it.
+    GATE_SITE_URL = os.environ.get("GATE_SITE_URL") or None
 
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     # The path the site is served under ("" at the root, "/status" below a prefix); gunicorn reads

@@ -335,13 +335,13 @@ def test_cli_prints_a_url_that_works(app, runner, activate):
     result = runner.invoke(args=["maintenance", "bypass-link", "--expires", "2h"])
     assert result.exit_code == 0, result.output
     url = result.stdout.strip().splitlines()[0]
-    assert url.startswith("http://localhost:5000/bypass/")
+    assert url.startswith("http://localhost:5000/_pausa/bypass/")
     client = app.test_client()
     redeem(client, urlsplit(url).path.rsplit("/", 1)[1])
     assert client.get("/").status_code == 200
 
     result = runner.invoke(args=["maintenance", "bypass-link", "--base-url", "https://shop.example.com/"])
-    assert result.stdout.strip().startswith("https://shop.example.com/bypass/")
+    assert result.stdout.strip().startswith("https://shop.example.com/_pausa/bypass/")
     listed = runner.invoke(args=["maintenance", "bypass-links"])
     assert listed.exit_code == 0 and len(listed.stdout.strip().splitlines()) == 2
     link_id = listed.stdout.split()[0]
@@ -356,7 +356,7 @@ def test_cli_uses_public_url(tmp_path):
         maintenance_service.activate_window(validate_window({}, utcnow()), Actor("cli:test"))
     result = app.test_cli_runner().invoke(args=["maintenance", "bypass-link"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("https://pausa.example.org/bypass/")
+    assert result.stdout.startswith("https://pausa.example.org/_pausa/bypass/")
 
 
 def test_cli_refuses_without_a_window_or_with_a_bad_expiry(app, runner, activate):
@@ -384,7 +384,7 @@ def test_dashboard_generates_shows_once_lists_and_revokes(app, client, auth, act
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
     url = re.search(r'id="bypass-new-url"[^>]*value="([^"]+)"', html).group(1)
-    assert url.startswith("http://localhost/bypass/")
+    assert url.startswith("http://localhost/_pausa/bypass/")
     assert 'id="admin-panel"' in html and "<html" not in html
     assert "Link #1 for window" in html
     again = client.get("/admin").get_data(as_text=True)
@@ -439,7 +439,7 @@ def test_api_creates_lists_and_revokes_links(app, activate):
     created = api.post("/api/admin/maintenance/bypass-links", json={"expires": "2h"}, headers=headers)
     assert created.status_code == 201, created.json
     body = created.json
-    assert body["url"].startswith("http://localhost/bypass/") and body["revoked_at"] is None
+    assert body["url"].startswith("http://localhost/_pausa/bypass/") and body["revoked_at"] is None
     listed = api.get("/api/admin/maintenance/bypass-links", headers=headers).json["links"]
     assert [link["id"] for link in listed] == [body["id"]] and "url" not in listed[0]
     visitor = app.test_client()

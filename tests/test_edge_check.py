@@ -250,3 +250,12 @@ def test_the_fast_path_answers_checks_without_flask_exactly_as_flask_does(tmp_pa
     assert asked(client, "/x", **{"HX-Request": "true"}).headers["HX-Refresh"] == "true"
     assert asked(client, "/x", query="?blocked=401").status_code == 401
     assert len(flask_requests) == before
+
+
+def test_bypass_links_are_made_on_the_protected_site(tmp_path):
+    app = make_app(tmp_path, GATE_SITE_URL="https://shop.example")
+    with app.app_context():
+        window_id = maintenance_service.activate_window(validate_window({}, utcnow()), Actor("t")).id
+    result = app.test_cli_runner().invoke(args=["maintenance", "bypass-link", "--window", str(window_id)])
+    url = result.stdout.strip().splitlines()[0]
+    assert url.startswith("https://shop.example/_pausa/bypass/"), result.output

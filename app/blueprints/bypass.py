@@ -38,8 +38,8 @@ def redeem(token: str) -> Response:
             "bypass.link_used", request_actor(), f"bypass_link:{link.id}", {"window_id": link.window_id}
         )
         db.session.commit()
-    # Opened under the visitors' prefix, the link is on the protected system's own site: go to its home.
-    response = redirect("/" if request.blueprint == "visitor_bypass" else url_for("site.home"))
+    # The site's home: through the edge gate, the protected system's (no SCRIPT_NAME there).
+    response = redirect(url_for("site.home"))
     response.set_cookie(
         COOKIE,
         bypass_service.cookie_value(link, expires_at),

@@ -212,11 +212,17 @@ def read_cookie(value: str | None, now: datetime | None = None) -> dict[str, int
 
 
 def link_url(raw: str, base_url: str | None = None) -> str:
-    """Return the full URL of a link: from this request, else `base_url`/PUBLIC_URL."""
+    """Return the full URL of a link, under the visitors' prefix so it works in front of any system.
+
+    On `base_url` when given, else on the protected system's site (GATE_SITE_URL), else on
+    this request's site, else on PUBLIC_URL.
+    """
+    config = current_app.config
+    base_url = base_url or config.get("GATE_SITE_URL")
     if base_url is None and has_request_context():
-        return url_for("bypass.redeem", token=raw, _external=True)
-    base = base_url or current_app.config.get("PUBLIC_URL") or "http://localhost:5000"
-    return f"{base.rstrip('/')}/bypass/{raw}"
+        return url_for("visitor_bypass.redeem", token=raw, _external=True)
+    base = base_url or config.get("PUBLIC_URL") or "http://localhost:5000"
+    return f"{base.rstrip('/')}{config['GATE_PUBLIC_PREFIX']}/bypass/{raw}"
 
 
 def link_json(link: BypassLink) -> dict[str, Any]:

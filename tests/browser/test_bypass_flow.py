@@ -29,7 +29,7 @@ def test_tester_browses_with_the_ribbon_while_anonymous_visitors_see_the_mainten
         expect(field).to_be_visible()
         expect(field).to_have_attribute("readonly", "")
         link = field.input_value()
-        assert link.startswith(f"{live_server.url}/bypass/"), link
+        assert link.startswith(f"{live_server.url}/_pausa/bypass/"), link
         expect(dashboard.locator("#bypass-links")).to_contain_text("Link #")
 
         # The tester opens it: redirected home, the site works, with the ribbon.
