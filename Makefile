@@ -10,7 +10,7 @@ export FLASK_APP := wsgi.py
 
 .PHONY: run test lint venv migrate clean bench system-packages translations-extract translations-compile
 
-$(BIN)/activate: requirements.txt requirements-dev.txt
+$(BIN)/activate: requirements.txt requirements-dev.txt gate/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
