@@ -1,0 +1,1 @@
+"""A Django host app under Pausa's embedded gate: settings, views and the WSGI entry point."""
