@@ -149,7 +149,8 @@ async def send_answer(send: Send, answer: Answer, *, head: bool = False) -> None
     await send({
         "type": "http.response.start",
         "status": answer.status,
-        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers],
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                    for name, value in answer.headers],
     })
     await send({"type": "http.response.body", "body": b"" if head else answer.body})
 

@@ -38,8 +38,8 @@ class Follower:
     """Hold the newest feed Pausa published, following it from a daemon thread of this process."""
 
     def __init__(
-        self, url: str, token: str, state_file: str | os.PathLike[str] | None = None, fail_mode: str = "closed",
-        timeout: float = 5.0, *, wait: int = WAIT_SECONDS, boot_wait: float = 2.0,
+        self, url: str, token: str, state_file: str | os.PathLike[str] | None = None,
+        fail_mode: str = "closed", timeout: float = 5.0, *, wait: int = WAIT_SECONDS, boot_wait: float = 2.0,
     ):
         if fail_mode not in FAIL_MODES:
             raise ValueError(f"fail_mode must be 'closed' or 'open', not {fail_mode!r}.")
@@ -132,7 +132,7 @@ class Follower:
             headers["If-None-Match"] = etag
         request = urllib.request.Request(address, headers=headers)  # noqa: S310 - PAUSA_URL is http(s), checked
         try:
-            # The socket's bound is the long poll plus a margin: a silent Pausa is given up on, never waited on.
+            # The socket's bound is the long poll plus a margin: a silent Pausa is given up on.
             with urllib.request.urlopen(request, timeout=wait + self.timeout) as response:  # noqa: S310
                 text = response.read(MAX_FEED + 1)
                 new_etag = response.headers.get("ETag")
@@ -198,7 +198,8 @@ class Follower:
             data = feed.to_json()
             text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), sort_keys=True)
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=f".{self.state_file.name}-", dir=self.state_file.parent)
+            directory = self.state_file.parent
+            handle, temporary = tempfile.mkstemp(prefix=f".{self.state_file.name}-", dir=directory)
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
                 stream.flush()

@@ -81,7 +81,8 @@ class Proxy:
         return Answer(status, headers, body)
 
     def _exchange(self, visit: Visit) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection_class = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        secure = self.scheme == "https"
+        connection_class = http.client.HTTPSConnection if secure else http.client.HTTPConnection
         connection = connection_class(self.hostname, self.port, timeout=self.connect_timeout)
         try:
             connection.connect()
@@ -130,8 +131,9 @@ class Proxy:
             headers["X-Forwarded-Host"] = visit.host
         headers["X-Forwarded-Proto"] = visit.scheme
         if visit.client_ip:
-            headers["X-Forwarded-For"] = f"{forwarded_for}, {visit.client_ip}" if forwarded_for else visit.client_ip
-        elif forwarded_for:
+            # Appended, as every proxy does: Pausa believes only as many hops as TRUSTED_PROXY_COUNT says.
+            forwarded_for = f"{forwarded_for}, {visit.client_ip}" if forwarded_for else visit.client_ip
+        if forwarded_for:
             headers["X-Forwarded-For"] = forwarded_for
         if cookies:
             headers["Cookie"] = "; ".join(cookies)

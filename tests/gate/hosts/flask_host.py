@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from flask import Flask, jsonify, request, session
-
 from pausa_gate import PausaGate, Viewer
 
 app = Flask(__name__)

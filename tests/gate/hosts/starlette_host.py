@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 
+from pausa_gate.asgi import PausaGateASGI
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
-
-from pausa_gate.asgi import PausaGateASGI
 
 STARTED = {"lifespan": False}
 

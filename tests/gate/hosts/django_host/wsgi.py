@@ -6,7 +6,6 @@ from importlib import import_module
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from django.http import parse_cookie
-
 from pausa_gate import PausaGate
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_host.settings")
