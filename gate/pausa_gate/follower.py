@@ -140,10 +140,15 @@ class Follower:
             with contextlib.suppress(OSError):
                 error.close()
             if error.code == 304:
+                # A busy Pausa answers at once and names when to come back, instead of holding the poll.
+                self._pause(error.headers.get("Retry-After"))
                 return
             if error.code in (401, 403):
-                raise FeedFailure("refused", f"Pausa refused the token (HTTP {error.code}): it needs the "
-                                  "'gate' scope") from None
+                raise FeedFailure("refused", f"Pausa refused the token (HTTP {error.code}): it needs a live "
+                                  "token with the 'gate' scope") from None
+            if error.code == 429:
+                self._pause(error.headers.get("Retry-After"))
+                raise FeedFailure("limited", "Pausa rate-limits this host's token attempts (429)") from None
             raise FeedFailure("answer", f"HTTP {error.code} from {address}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise FeedFailure("unreachable", f"{address}: {getattr(error, 'reason', error)}") from None
@@ -170,6 +175,11 @@ class Follower:
         if held is None or feed.etag != held.etag:
             self._write_state_file(feed)
         return True
+
+    def _pause(self, retry_after: str | None) -> None:
+        """Wait as long as Pausa's Retry-After asks (at most a long poll), unless stopped."""
+        if retry_after and retry_after.strip().isdigit():
+            self._stop.wait(min(int(retry_after), self.wait or WAIT_SECONDS))
 
     # --- the state file -----------------------------------------------------------------------------------
 
