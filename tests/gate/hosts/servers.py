@@ -60,8 +60,7 @@ class Running:
             self.process.wait(timeout=10)
 
 
-def spawn(name: str, command: list[str], env: Mapping[str, str], workdir: Path, cwd: Path) -> Running:
-    port = int(next(part for part in command if part.startswith("127.0.0.1:")).rpartition(":")[2])
+def spawn(name: str, port: int, command: list[str], env: Mapping[str, str], workdir: Path, cwd: Path) -> Running:
     log_path = workdir / f"{name}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
@@ -151,7 +150,7 @@ def start_pausa(env: Mapping[str, str], workdir: Path, admin: str, gate: str, po
     port = port or free_port()
     env = {**env, "PORT": str(port), "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics")}
     command = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "wsgi:app"]
-    server = spawn("pausa", command, env, workdir, ROOT)
+    server = spawn("pausa", port, command, env, workdir, ROOT)
     deadline = time.monotonic() + 30
     while True:
         server.check_alive()
@@ -215,7 +214,7 @@ def start_host(kind: str, workdir: Path, pausa_url: str, token: str, *, state_fi
     """Start a host app and wait until it answers; its cwd is `workdir` (no gunicorn.conf.py there)."""
     port = port or free_port()
     env = host_env(pausa_url, token, state_file, fail_mode, gate)
-    server = spawn(f"{kind}-host", host_command(kind, port, workers), env, workdir, workdir)
+    server = spawn(f"{kind}-host", port, host_command(kind, port, workers), env, workdir, workdir)
     try:
         wait_answering(server, "/webhooks/ready")
     except Exception:
