@@ -312,3 +312,48 @@ def test_a_switch_reaches_every_host_app_within_the_budget_without_redis(pausa, 
         print(f"  {kind:<9} {direction:<3} " + "  ".join(f"{value:.3f}" for value in values))
     worst = {key: max(values) for key, values in figures.items()}
     assert all(value <= PROPAGATION_BUDGET for value in worst.values()), worst
+
+
+# --- websockets (Starlette's TestClient drives the ASGI gate in-process, following the same Pausa) ------
+
+
+def websocket_app(pausa):
+    """A Starlette app with one websocket route, under the ASGI gate (built here: uvicorn has no ws library)."""
+    from pausa_gate.asgi import PausaGateASGI
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    async def echo(websocket):
+        await websocket.accept()
+        await websocket.send_text("hello from the host app")
+        await websocket.close()
+
+    return PausaGateASGI(Starlette(routes=[WebSocketRoute("/ws", echo)]), url=pausa.url, token=pausa.gate_token)
+
+
+def test_a_websocket_opens_without_a_window(pausa, hosts):
+    from starlette.testclient import TestClient
+
+    gated = websocket_app(pausa)
+    try:
+        with TestClient(gated) as client, client.websocket_connect("/ws") as websocket:
+            assert websocket.receive_text() == "hello from the host app"
+        assert gated.follower.known
+    finally:
+        gated.follower.stop()
+
+
+@pytest.mark.usefixtures("full_window")
+def test_a_blocked_websocket_is_closed_with_try_again_later(pausa):
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    gated = websocket_app(pausa)
+    try:
+        with TestClient(gated) as client, client.websocket_connect("/ws") as websocket:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                websocket.receive_text()
+        assert closed.value.code == 1013
+        assert "try again later" in closed.value.reason
+    finally:
+        gated.follower.stop()
