@@ -31,7 +31,7 @@ WAIT_SECONDS = 25  # Pausa holds a long poll at most 30 s
 FAIL_MODES = ("closed", "open")
 MAX_FEED = 4 * 1024 * 1024  # a feed is a few kilobytes; never read an unbounded answer into memory
 FIRST_RETRY = 0.5
-LONGEST_RETRY = 30.0
+LONGEST_RETRY = 10.0  # after an outage, a host app follows Pausa again within this
 
 
 class Follower:

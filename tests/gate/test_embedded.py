@@ -350,9 +350,12 @@ def test_a_blocked_websocket_is_closed_with_try_again_later(pausa):
 
     gated = websocket_app(pausa)
     try:
-        with TestClient(gated) as client, client.websocket_connect("/ws") as websocket:
-            with pytest.raises(WebSocketDisconnect) as closed:
-                websocket.receive_text()
+        with (
+            TestClient(gated) as client,
+            client.websocket_connect("/ws") as websocket,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            websocket.receive_text()
         assert closed.value.code == 1013
         assert "try again later" in closed.value.reason
     finally:
