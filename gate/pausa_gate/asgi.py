@@ -105,8 +105,10 @@ def environ_of(scope: Scope, path: str) -> dict[str, Any]:
     for name, value in scope.get("headers", ()):
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
         text = value.decode("latin-1")
-        # Repeated headers read as one comma-separated list, as WSGI servers join them.
-        environ[key] = f"{environ[key]}, {text}" if key in environ else text
+        if key in environ:
+            # Repeated headers read as one list, as WSGI servers join them; cookies (split by HTTP/2) by "; ".
+            text = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + text
+        environ[key] = text
     return environ
 
 
