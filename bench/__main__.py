@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 
-from bench import gate, notify, outage, propagation, sql, webhooks
+from bench import embedded, gate, notify, outage, propagation, sql, webhooks
 from bench.common import (
     CONNECTIONS,
     ROOT,
@@ -48,7 +48,7 @@ from bench.common import (
 
 RETRIES = int(os.environ.get("BENCH_RETRIES", "1"))  # a part that crashed (machine shared) runs again
 PARTS = {"sql": sql.run, "gate": gate.run, "propagation": propagation.run, "notify": notify.run,
-         "webhooks": webhooks.run, "outage": outage.run}
+         "webhooks": webhooks.run, "outage": outage.run, "embedded": embedded.run}
 NOT_MEASURED: list[Result] = []  # every SPEC §11 budget has a benchmark now
 
 
