@@ -94,7 +94,7 @@ SCRIPT_NAME_FORMAT = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 def check_config(app: Flask) -> None:
     """Refuse settings that would silently switch maintenance off for everyone."""
-    from .maintenance.paths import normalise_path
+    from pausa_gate.paths import normalise_path
 
     if any(normalise_path(prefix) == "/" for prefix in app.config["MAINTENANCE_ALLOWLIST"]):
         raise RuntimeError("MAINTENANCE_ALLOWLIST must not contain '/': it would allow every path.")
@@ -109,7 +109,7 @@ def check_config(app: Flask) -> None:
     prefix = app.config["GATE_PUBLIC_PREFIX"]
     if not prefix or not SCRIPT_NAME_FORMAT.fullmatch(prefix):
         raise RuntimeError("GATE_PUBLIC_PREFIX must be a path like /_pausa (no trailing slash, no host).")
-    from .gate.asking import parse_networks
+    from pausa_gate.asking import parse_networks
 
     parse_networks(app.config["GATE_TRUSTED_PROXIES"])  # a ValueError names the entry
     if app.config.get("PLANNED_WINDOW"):
@@ -328,9 +328,8 @@ def register_diagnostics(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from flask import g
-
-    from .maintenance.gate import ALLOW, banner_facts
-    from .maintenance.windows import utcnow
+    from pausa_gate.decision import ALLOW, banner_facts
+    from pausa_gate.windows import utcnow
 
     @app.context_processor
     def maintenance_context() -> dict[str, Any]:

@@ -10,14 +10,14 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from pausa_gate.state import ROLES, Actor, Mode, Reason
+from pausa_gate.windows import parse_moment, public_facts, utcnow, window_in_effect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .extensions import db
 from .inputs import MAX_DATABASE_ID
 from .maintenance.audit_view import csv_lines
-from .maintenance.state import ROLES, Actor, Mode, Reason
 from .maintenance.validation import ValidationError, has_unstorable_text, validate_window
-from .maintenance.windows import parse_moment, public_facts, utcnow, window_in_effect
 from .services import ServiceError
 from .services import audit as audit_service
 from .services import maintenance as maintenance_service

@@ -84,6 +84,8 @@ class Config:
     GATE_TRUSTED_PROXIES = _list("GATE_TRUSTED_PROXIES")
     # The protected system's address (https://shop.example.com): bypass links are made on it.
     GATE_SITE_URL = os.environ.get("GATE_SITE_URL") or None
+    # Host apps' gates long-polling the state feed that one worker holds at once (each holds a thread).
+    GATE_FEED_MAX_WAITERS = int(os.environ.get("GATE_FEED_MAX_WAITERS", "4"))
 
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     # The path the site is served under ("" at the root, "/status" below a prefix); gunicorn reads

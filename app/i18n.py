@@ -5,23 +5,11 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from werkzeug.datastructures import LanguageAccept
-from werkzeug.http import parse_accept_header
+from pausa_gate.languages import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, choose_language
 
+# The language codes the gate chooses from, with each language's name in itself.
 LANGUAGES = {"en": "English", "pt_BR": "Português (Brasil)"}
-DEFAULT_LANGUAGE = "en"
-LANGUAGE_COOKIE = "pausa_lang"
-# What browsers send, mapped to the translations we have.
-_ACCEPTED = {"en": "en", "pt-br": "pt_BR", "pt": "pt_BR"}
-
-
-def choose_language(accept_language: str | None, cookie: str | None = None) -> str:
-    """Pick the UI language: the switcher's cookie first, then the browser's preference."""
-    if cookie in LANGUAGES:
-        return cookie
-    accept = parse_accept_header(accept_language or "", LanguageAccept)
-    best = accept.best_match(["en", "pt-BR", "pt"], default=DEFAULT_LANGUAGE)
-    return _ACCEPTED.get(best.lower(), DEFAULT_LANGUAGE)
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGE_COOKIE", "LANGUAGES", "choose_language"]
 
 
 def select_locale() -> str:

@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g
+from pausa_gate.decision import Outcome
+from pausa_gate.windows import utcnow, window_in_effect
 from prometheus_client import CollectorRegistry, Counter, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .config import prometheus_multiproc_dir
 from .extensions import db
-from .maintenance.gate import Outcome
-from .maintenance.windows import utcnow, window_in_effect
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_login import UserMixin
+from pausa_gate.state import Mode, Reason, Status, WindowState
 from sqlalchemy import (
     DDL,
     JSON,
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
-from .maintenance.state import Mode, Reason, Status, WindowState
 from .maintenance.validation import FIELDS as WINDOW_FIELDS
 
 

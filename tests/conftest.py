@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import MaintenanceState
 from app.services import users as user_service
 
@@ -169,8 +169,9 @@ def auth(client):
 @pytest.fixture
 def activate(app):
     """Start a window through the service (as the CLI would) and return its id."""
+    from pausa_gate.windows import utcnow
+
     from app.maintenance.validation import validate_window
-    from app.maintenance.windows import utcnow
     from app.services import maintenance as maintenance_service
 
     def _activate(**fields):

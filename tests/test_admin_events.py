@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pausa_gate.state import Actor
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import ApiToken, AuditEntry, utcnow
 from app.services import tokens as token_service
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from sqlalchemy import func, select
 
 from app import hooks
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.models import AdminAlert, AuditEntry
 from app.services import alerts as alerts_service
 from app.services import maintenance as maintenance_service

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pausa_gate.state import Actor
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import AuditEntry, MaintenanceWindow
 from app.services import tokens as token_service
 

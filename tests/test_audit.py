@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from pausa_gate.state import Actor
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import AuditEntry
 from app.services import audit
 from app.services.audit import AuditImmutableError

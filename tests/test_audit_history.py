@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import AuditEntry
 from app.services import audit
 from tests.conftest import AuthActions, make_app

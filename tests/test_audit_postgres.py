@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from app import create_app
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.services import audit
 from tests.conftest import private_postgres_app
 

@@ -6,10 +6,10 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import event, select
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import BypassLink
 from app.services import tokens as token_service
 from tests.conftest import AuthActions, make_app

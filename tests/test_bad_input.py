@@ -16,11 +16,11 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.maintenance.signatures import standard_headers, stripe_signature
-from app.maintenance.state import Actor
 from app.models import AuditEntry, DemoItem, MaintenanceWindow, WebhookEvent
 from app.services import tokens as token_service
 

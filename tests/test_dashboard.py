@@ -124,7 +124,7 @@ def test_update_changes_only_what_changed(app, client, admin, activate):
 def test_update_of_overdue_window_keeps_working(app, client, admin, activate):
     from datetime import timedelta
 
-    from app.maintenance.windows import utcnow
+    from pausa_gate.windows import utcnow
 
     activate(message="Late", eta="1h")
     with app.app_context():

@@ -6,10 +6,10 @@ import re
 
 import pytest
 from flask import request_started
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.services import maintenance as maintenance_service
 from app.services import tokens as token_service
 from tests.conftest import AuthActions, make_app

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.services import maintenance as maintenance_service
 from app.services import tokens as token_service
 

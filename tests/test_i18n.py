@@ -215,10 +215,10 @@ def test_switcher_works_during_maintenance(client, activate):
 
 def test_fast_path_serves_each_browser_its_language(tmp_path):
     from flask import request_started
+    from pausa_gate.state import Actor
+    from pausa_gate.windows import utcnow
 
-    from app.maintenance.state import Actor
     from app.maintenance.validation import validate_window
-    from app.maintenance.windows import utcnow
     from app.services import maintenance as maintenance_service
 
     app = make_app(tmp_path, MAINTENANCE_STATE_TTL=60.0)

@@ -9,11 +9,11 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import func, insert, select, update
 
 from app import hooks, mail
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import AuditEntry, CircuitBreaker, Delivery, MaintenanceWindow, Subscriber, utcnow
 from app.services import notifications
 from tests.conftest import make_app

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import func, select
 
 from app import mail
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.models import Delivery, Subscriber, WebhookEvent, WebhookRejection
 from app.services import maintenance as maintenance_service

@@ -7,12 +7,12 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 
 from app import create_app
 from app.gate.notifier import NOTIFIER_KEY
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.services import maintenance as maintenance_service
 from tests.conftest import AuthActions, make_app
 from tests.support.tcp_proxy import TcpProxy

@@ -100,9 +100,10 @@ def test_polls_are_answered_from_the_shared_rendering(tmp_path):
     app = make_app(tmp_path, MAINTENANCE_STATE_TTL=60.0)
     client = app.test_client()
     with app.app_context():
-        from app.maintenance.state import Actor
+        from pausa_gate.state import Actor
+        from pausa_gate.windows import utcnow
+
         from app.maintenance.validation import validate_window
-        from app.maintenance.windows import utcnow
         from app.services import maintenance as maintenance_service
 
         maintenance_service.activate_window(validate_window({"message": "Shared", "eta": "2h"}, utcnow()), Actor("t"))

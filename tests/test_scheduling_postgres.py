@@ -10,11 +10,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import event, func, select
 
 from app import hooks
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.models import AuditEntry, MaintenanceWindow, utcnow
 from app.services import Conflict

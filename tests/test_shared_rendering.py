@@ -15,11 +15,11 @@ import socket
 import time
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 
 from app import create_app
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.services import maintenance as maintenance_service
 from bench.common import app_env, gunicorn
 from tests.conftest import make_app

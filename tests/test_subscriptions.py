@@ -7,12 +7,12 @@ import time
 from datetime import timedelta
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from sqlalchemy import func, insert, select
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.models import AuditEntry, Delivery, MaintenanceWindow, Subscriber
 from app.services import maintenance as maintenance_service
 from app.services import subscriptions

@@ -10,10 +10,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from pausa_gate.state import Actor
 from sqlalchemy import func, insert, select, text
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
 from app.models import AuditEntry, Delivery, Subscriber, utcnow
 from app.services import maintenance as maintenance_service

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
+from pausa_gate.state import Actor
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.extensions import db
 from app.maintenance.signatures import SignatureError, standard_headers, verify_standard
-from app.maintenance.state import Actor
 from app.models import AdminAlert, AuditEntry, OutboundWebhook, PaymentEvent, WebhookEvent, utcnow
 from app.services import maintenance as maintenance_service
 from app.services import webhooks as webhook_service

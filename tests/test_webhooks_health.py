@@ -78,12 +78,12 @@ def test_health_during_maintenance(client, activate):
 
 def test_ready_reports_unreachable_database_and_gate_keeps_last_state(tmp_path):
     """With the database gone, the gate keeps enforcing the last state it knew."""
+    from pausa_gate.state import Actor
+    from pausa_gate.windows import utcnow
     from sqlalchemy import create_engine
 
     from app.extensions import db
-    from app.maintenance.state import Actor
     from app.maintenance.validation import validate_window
-    from app.maintenance.windows import utcnow
     from app.services import maintenance as maintenance_service
     from tests.conftest import make_app
 

@@ -11,12 +11,12 @@ import time
 from collections import Counter
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.models import PaymentEvent, WebhookEvent
 from app.services import maintenance as maintenance_service
 from app.services import webhooks as webhook_service

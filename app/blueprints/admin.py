@@ -7,15 +7,15 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
+from pausa_gate.state import ROLES, Mode, Reason, Status, WindowState
+from pausa_gate.windows import public_facts, utcnow
 from sqlalchemy import select
 
 from .. import htmx
 from ..extensions import db
 from ..gate.inapp import state_cache
 from ..inputs import database_id
-from ..maintenance.state import ROLES, Mode, Reason, Status, WindowState
 from ..maintenance.validation import DEFAULT_MESSAGE, MESSAGE_MAX, ValidationError, validate_window
-from ..maintenance.windows import public_facts, utcnow
 from ..models import AuditEntry, MaintenanceWindow
 from ..ratelimits import bypass_link_limit, state_change_limit
 from ..services import ServiceError

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, render_template, request
 from flask_babel import gettext
+from pausa_gate.windows import parse_moment, utcnow
 
 from ..i18n import label
 from ..maintenance import analytics
-from ..maintenance.windows import parse_moment, utcnow
 from ..services import analytics as analytics_service
 from .auth import admin_required
 

@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from flask_login import current_user
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from sqlalchemy import select
 
 from ..extensions import csrf, db
 from ..gate.inapp import bearer_token
 from ..inputs import MAX_DATABASE_ID, read_body
-from ..maintenance.state import Actor
 from ..maintenance.validation import BodyError, ValidationError, parse_json, validate_window
-from ..maintenance.windows import utcnow
 from ..models import MaintenanceWindow
 from ..ratelimits import TokenAttemptsExceeded, bypass_link_limit, state_change_limit
 from ..services import ServiceError

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request, stream_with_context
 from flask_babel import gettext
+from pausa_gate.windows import parse_moment, utcnow
 
 from ..htmx import is_fragment_request, render
 from ..inputs import database_id
 from ..maintenance.audit_view import csv_lines, diff
 from ..maintenance.validation import has_unstorable_text
-from ..maintenance.windows import parse_moment, utcnow
 from ..services import audit as audit_service
 from .auth import admin_required
 

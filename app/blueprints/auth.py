@@ -20,10 +20,10 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
+from pausa_gate.state import Actor
 
 from .. import htmx
 from ..extensions import limiter, login_manager
-from ..maintenance.state import Actor
 from ..maintenance.validation import has_unstorable_text
 from ..models import User
 from ..security import safe_next

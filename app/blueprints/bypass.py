@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
+from pausa_gate.cookies import COOKIE
+from pausa_gate.windows import utcnow
 
 from ..extensions import db, limiter
-from ..gate.cookies import COOKIE
-from ..maintenance.windows import utcnow
 from ..services import audit
 from ..services import bypass as bypass_service
 from .auth import request_actor
@@ -32,8 +32,7 @@ def redeem(token: str) -> Response:
             render_template("bypass/invalid.html", message=_refusal_text(refused.code)), status=refused.status
         )
         return _private(response)
-    held = bypass_service.read_cookie(request.cookies.get(COOKIE), now)
-    if held is None or held["l"] != link.id:  # audit each browser once, not each click
+    if not bypass_service.holds_cookie(request.cookies.get(COOKIE), link):  # audit each browser once
         audit.record(
             "bypass.link_used", request_actor(), f"bypass_link:{link.id}", {"window_id": link.window_id}
         )
@@ -42,7 +41,7 @@ def redeem(token: str) -> Response:
     response = redirect(url_for("site.home"))
     response.set_cookie(
         COOKIE,
-        bypass_service.cookie_value(link, expires_at),
+        bypass_service.cookie_value(link),
         max_age=max(1, int((expires_at - now).total_seconds())),
         expires=expires_at,
         path="/",

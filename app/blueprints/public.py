@@ -8,15 +8,15 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import get_locale
+from pausa_gate.decision import banner_facts
+from pausa_gate.state import WindowState
+from pausa_gate.windows import public_facts, upcoming_window, utcnow, window_in_effect
 
 from .. import htmx
 from ..extensions import csrf, limiter
 from ..gate.inapp import decision_for, gate, gate_state
 from ..gate.pages import PARTIAL
 from ..mail import email_enabled
-from ..maintenance.gate import banner_facts
-from ..maintenance.state import WindowState
-from ..maintenance.windows import public_facts, upcoming_window, utcnow, window_in_effect
 
 # Mounted twice: at /maintenance for Pausa's own pages, and as `visitor` under the public prefix
 # (GATE_PUBLIC_PREFIX, /_pausa) that a reverse proxy routes to Pausa from the system it protects.

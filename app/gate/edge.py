@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from ..maintenance.gate import Decision, decide, seconds_everyone_passes
-from ..maintenance.state import ANONYMOUS, GateState, RequestFacts
-from . import answers
-from .answers import Answer
-from .asking import Ask, NotDescribed, forwarded_asks
-from .cookies import COOKIE
+from pausa_gate import answers
+from pausa_gate.answers import Answer
+from pausa_gate.asking import Ask, NotDescribed, forwarded_asks
+from pausa_gate.cookies import COOKIE, bypass_window_id
+from pausa_gate.decision import Decision, decide, seconds_everyone_passes
+from pausa_gate.state import ANONYMOUS, GateState, RequestFacts
 
 CHECK_PATH = "/gate/check"
 PAGE_PATH = "/gate/page"
@@ -39,7 +39,7 @@ def decide_at_edge(asks: tuple[Ask, ...], state: GateState, now: datetime, gate)
             # protected system's business, and it is the embedded gate's to know them.
             cookie = ask.cookie(COOKIE)
             if cookie is not None:
-                window_id = gate.cookies.window_id(cookie, state.bypass_links, now)
+                window_id = bypass_window_id(cookie, state, now)
                 decision = decide(replace(facts, bypass_window_id=window_id), ANONYMOUS, ask.client_ip,
                                   state, now, allowlist=gate.edge_allowlist, always_allowed=())
         if decision.blocked:

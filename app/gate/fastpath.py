@@ -19,15 +19,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from pausa_gate import answers
+from pausa_gate.answers import Answer
+from pausa_gate.asking import ask_from_environ
+from pausa_gate.cookies import COOKIE
+from pausa_gate.decision import decide
+from pausa_gate.state import ANONYMOUS, RequestFacts
+from pausa_gate.windows import utcnow, window_in_effect
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..maintenance.gate import decide
-from ..maintenance.state import ANONYMOUS, RequestFacts
-from ..maintenance.windows import utcnow, window_in_effect
-from . import answers, edge
-from .answers import Answer
-from .asking import ask_from_environ
-from .cookies import COOKIE
+from . import edge
 from .inapp import GATE_KEY, STATE_CACHE_KEY
 from .pages import PARTIAL
 

@@ -6,16 +6,16 @@ from dataclasses import replace
 
 from flask import Flask, Response, current_app, g, request
 from flask_login import current_user
+from pausa_gate import answers
+from pausa_gate.asking import Ask, ask_from_environ, parse_networks
+from pausa_gate.cache import NONE, SnapshotFile, StateCache
+from pausa_gate.cookies import COOKIE, bypass_window_id
+from pausa_gate.decision import ALLOW, Decision, decide
+from pausa_gate.state import ANONYMOUS, GateState, RequestFacts, Viewer
+from pausa_gate.windows import utcnow
 from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
-from ..maintenance.cache import NONE, SnapshotFile, StateCache
-from ..maintenance.gate import ALLOW, Decision, decide
-from ..maintenance.state import ANONYMOUS, GateState, RequestFacts, Viewer
-from ..maintenance.windows import utcnow
-from . import answers
-from .asking import Ask, ask_from_environ, parse_networks
-from .cookies import COOKIE, BypassCookies, keys_of
 from .notifier import init_notifier
 from .pages import Pages
 
@@ -35,7 +35,6 @@ class Gate:
         self.edge_allowlist = (*config["MAINTENANCE_ALLOWLIST"], self.prefix)
         self.trusted_proxies = parse_networks(config["GATE_TRUSTED_PROXIES"])
         self.pages = Pages(app)
-        self.cookies = BypassCookies(keys_of(config))
         self.status_url = config["SCRIPT_NAME"] + self.prefix + "/status.json"
         self.edge_status_url = self.prefix + "/status.json"
 
@@ -63,6 +62,9 @@ def init_gate(app: Flask) -> None:
     )
     app.extensions[STATE_CACHE_KEY] = cache
     app.extensions[GATE_KEY] = Gate(app)
+    from .feed import FEED_KEY, FeedCache
+
+    app.extensions[FEED_KEY] = FeedCache(app)
     if config["MAINTENANCE_GATE"]:
         # First in line: a blocked request should cost as little as possible.
         app.before_request_funcs.setdefault(None, []).insert(0, enforce)
@@ -138,7 +140,7 @@ def decide_in_app(ask: Ask, state: GateState) -> Decision:
         # Who is asking only matters to a block (bypass); reading it may cost a query.
         cookie = ask.cookie(COOKIE)
         if cookie is not None:  # a bypass link's signed cookie counts only while its link is live
-            window_id = settings.cookies.window_id(cookie, state.bypass_links, now)
+            window_id = bypass_window_id(cookie, state, now)
             facts = replace(facts, bypass_window_id=window_id)
         decision = decide(facts, viewer_without_waiting(state), ask.client_ip, state, now,
                           allowlist=settings.allowlist)

@@ -18,14 +18,13 @@ import threading
 
 import redis
 from flask import Flask, current_app, has_app_context
+from pausa_gate import document
+from pausa_gate.cache import DATABASE, Published, StateCache
+from pausa_gate.state import GateState
+from pausa_gate.windows import utcnow
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-
-from ..maintenance import document
-from ..maintenance.cache import DATABASE, Published, StateCache
-from ..maintenance.state import GateState
-from ..maintenance.windows import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,77 +1,63 @@
-"""The maintenance page and its poll partial, rendered once a second and shared by every visitor.
+"""The maintenance page and its poll partial, rendered once per window and shared by every visitor.
 
-What a visitor sees changes at most once a second (the countdown), so during
-maintenance every waiting browser — answered in-app, by the fast path or
-through the edge check — shares one rendering per window, second and
-language; each answer still gets its own jittered poll delay, filled into the
-shared text.
+Every waiting browser — answered in-app, by the fast path, through the edge
+check or by a host app's gate from the state feed — gets the same rendering
+per window, language and variant (`pausa_gate.pages`), its slots filled for
+its own answer: the seconds left and a jittered poll delay.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 from flask import Flask, render_template
 from flask_babel import gettext
+from pausa_gate.pages import POLL_SLOT, fill, slotted_facts, variant
+from pausa_gate.state import WindowState
+from pausa_gate.windows import utcnow
 
 from ..i18n import LANGUAGE_COOKIE
-from ..maintenance.state import WindowState
-from ..maintenance.windows import public_facts
 
 PAGE = "public/maintenance.html"
 PARTIAL = "public/partials/status.html"
-POLL_SLOT = "__pausa_poll_seconds__"
-CACHE_LIMIT = 64
-
-
-def poll_seconds(window: WindowState | None, now: datetime, config: Mapping) -> int:
-    """Pick the next poll delay: sooner when the ETA is near, always with jitter.
-
-    The jitter spreads thousands of waiting browsers so they do not all
-    come back in the same second when the window ends.
-    """
-    low = config["STATUS_POLL_MIN_SECONDS"]
-    high = max(low, config["STATUS_POLL_MAX_SECONDS"])
-    if window is not None and window.eta is not None:
-        remaining = max(0, int((window.eta - now).total_seconds()))
-        high = max(low, min(high, remaining // 4 or low))
-    return random.randint(low, high)
+CACHE_LIMIT = 256
 
 
 class Pages:
-    """One app's shared renderings, keyed by what they show."""
+    """One app's shared renderings, keyed by what they show (never by the second)."""
 
     def __init__(self, app: Flask):
         self.app = app
         self._cache: dict[tuple, str] = {}
         self._unavailable: dict[str, str] = {}
+        config = app.config
+        self.poll_range = (config["STATUS_POLL_MIN_SECONDS"], config["STATUS_POLL_MAX_SECONDS"])
+
+    def slotted(
+        self, template: str, window: WindowState | None, language: str, page_variant: str, *,
+        render: bool = True, **flags: bool,
+    ) -> str | None:
+        """Return a rendering with its slots empty; None when not rendered yet and `render` is False."""
+        key = (template, window, language, page_variant, tuple(sorted(flags.items())))
+        html = self._cache.get(key)
+        if html is None and render:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            facts = slotted_facts(window, utcnow(), page_variant) if window else None
+            html = render_shared(self.app, template, language, window=window, facts=facts,
+                                 poll_seconds=POLL_SLOT, **flags)
+            self._cache[key] = html
+        return html
 
     def get(
         self, template: str, window: WindowState | None, now: datetime, language: str, *, render: bool = True,
         **flags: bool,
     ) -> str | None:
-        """Return the rendering with a fresh poll delay; None when not cached and `render` is False."""
-        key = (template, window, int(now.timestamp()), language, tuple(sorted(flags.items())))
-        html = self._cache.get(key)
-        if html is None:
-            if not render:
-                return None
-            if len(self._cache) >= CACHE_LIMIT:
-                self._cache.clear()
-            html = render_shared(
-                self.app,
-                template,
-                language,
-                window=window,
-                facts=public_facts(window, now) if window else None,
-                poll_seconds=POLL_SLOT,
-                **flags,
-            )
-            self._cache[key] = html
-        return html.replace(POLL_SLOT, str(poll_seconds(window, now, self.app.config)))
+        """Return the rendering for an answer at `now`; None when not cached and `render` is False."""
+        html = self.slotted(template, window, language, variant(window, now), render=render, **flags)
+        return None if html is None else fill(html, window, now, self.poll_range)
 
     def page(
         self, window: WindowState | None, now: datetime, language: str, *, blocked_write: bool = False,

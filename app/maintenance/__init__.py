@@ -1,8 +1,9 @@
-"""The pure core of Pausa: every maintenance rule, with no Flask and no database.
+"""The server's pure rules, with no Flask and no database.
 
-`state` holds the frozen snapshots the gate reasons about, `windows` the time
-rules of a maintenance window, `paths` the path normalisation, `gate` the
-decision function, `validation` the rules for window input, `cache` the
-per-worker state cache, `audit_chain` the tamper-evident hashing and
-`signatures` the webhook signature checks.
+The gate's own core — the frozen state, the window time rules, path
+normalisation, `decide()`, the state document and the per-worker cache — lives
+in the `pausa_gate` package (gate/), shared with the embeddable middleware. Here
+are the rules only the server needs: `validation` of window input, `offline`
+changes made while the database is down, `audit_chain` hashing, webhook
+`signatures`, `planned` windows and `analytics`.
 """

@@ -15,8 +15,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from .state import GateState, Mode, Reason, Status, WindowState
-from .windows import window_in_effect
+from pausa_gate.state import GateState, Mode, Reason, Status, WindowState
+from pausa_gate.windows import window_in_effect
 
 
 class OfflineConflict(Exception):

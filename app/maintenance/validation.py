@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .paths import normalise_path
-from .state import ROLES, Mode, Reason
-from .windows import parse_moment
+from pausa_gate.paths import normalise_path
+from pausa_gate.state import ROLES, Mode, Reason
+from pausa_gate.windows import parse_moment
 
 MESSAGE_MAX = 500
 MAX_LIST_ITEMS = 50

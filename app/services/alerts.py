@@ -34,13 +34,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from pausa_gate.state import SYSTEM
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import hooks
 from ..extensions import db
 from ..maintenance.planned import is_within, parse_planned
-from ..maintenance.state import SYSTEM
 from ..models import AdminAlert, AuditEntry, utcnow
 from ..worker import claim
 from . import audit

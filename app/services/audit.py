@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from pausa_gate.state import Actor
 from sqlalchemy import Select, event, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..extensions import db
 from ..maintenance import audit_chain
-from ..maintenance.state import Actor
 from ..models import AuditEntry, utcnow
 
 # Any constant: PostgreSQL serialises chain appends on this advisory lock.

@@ -1,11 +1,13 @@
-"""Use cases of bypass links: create (shown once), revoke, redeem, and the signed cookie they set.
+"""Use cases of bypass links: create (shown once), revoke, redeem, and the cookie they set.
 
 A bypass link lets a tester through one maintenance window without an
-account. Only the SHA-256 of its token is stored. Opening it sets a signed
-cookie that names the link and its window and expires with the link (the
-window's end or the chosen expiry, whichever is sooner). The gate honours
-the cookie only while the link's id is in the state's live set, so a
-revocation (which moves the state version) reaches every worker at once.
+account. Only the SHA-256 of its token is stored. Opening it sets a cookie
+`<link id>.<secret>`, the secret derived from SECRET_KEY and the token's hash;
+the gate state lists each live link with a digest of that secret and its
+expiry, so every gate (in-app, edge, a host app's middleware) checks the
+cookie without holding any secret, and a revocation (which moves the state
+version) reaches every gate with the next state. Rotating SECRET_KEY makes
+holders open their link again.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
+from pausa_gate import cookies
+from pausa_gate.state import Actor, BypassKey
+from pausa_gate.windows import LIVE_STATUSES, is_in_effect, utcnow
 from sqlalchemy import select
 
 from ..extensions import db
-from ..gate.cookies import BypassCookies, keys_of
-from ..maintenance.state import Actor
-from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
 from ..models import BypassLink, MaintenanceWindow
 from . import NotFound, ServiceError, audit
 
@@ -160,19 +162,22 @@ def live_links(now: datetime | None = None, window_id: int | None = None) -> lis
     return [link for link, window in db.session.execute(query) if _is_live(window, now)]
 
 
-def live_link_ids(window_ids: list[int] | tuple[int, ...], now: datetime | None = None) -> frozenset[int]:
-    """Return the ids of unrevoked, unexpired links of these windows (for the gate's state)."""
+def live_link_keys(
+    window_ids: list[int] | tuple[int, ...], now: datetime | None = None
+) -> frozenset[BypassKey]:
+    """Return the unrevoked, unexpired links of these windows as the gate's state lists them."""
     if not window_ids:
         return frozenset()
     now = now or utcnow()
-    return frozenset(
-        db.session.scalars(
-            select(BypassLink.id).where(
-                BypassLink.window_id.in_(list(window_ids)),
-                BypassLink.revoked_at.is_(None),
-                BypassLink.expires_at > now,
-            )
+    links = db.session.scalars(
+        select(BypassLink).where(
+            BypassLink.window_id.in_(list(window_ids)),
+            BypassLink.revoked_at.is_(None),
+            BypassLink.expires_at > now,
         )
+    )
+    return frozenset(
+        BypassKey(link.id, link.window_id, link.expires_at, cookies.digest(_secret(link))) for link in links
     )
 
 
@@ -197,18 +202,19 @@ def redeem(raw: str, now: datetime | None = None) -> tuple[BypassLink, datetime]
     return link, expires_at
 
 
-def _cookies() -> BypassCookies:
-    return BypassCookies(keys_of(current_app.config))
+def _secret(link: BypassLink) -> str:
+    """Return the secret part of a link's cookie (derived: nothing more is stored)."""
+    return cookies.derive_secret(current_app.secret_key.encode(), link.token_hash)
 
 
-def cookie_value(link: BypassLink, expires_at: datetime) -> str:
-    """Sign the cookie that lets this browser through the link's window until `expires_at`."""
-    return _cookies().sign(link.id, link.window_id, expires_at)
+def cookie_value(link: BypassLink) -> str:
+    """Return the cookie that lets a browser through the link's window while the link lives."""
+    return cookies.cookie_value(link.id, _secret(link))
 
 
-def read_cookie(value: str | None, now: datetime | None = None) -> dict[str, int] | None:
-    """Return the signed cookie's contents when it is authentic and unexpired, else None."""
-    return _cookies().read(value, now)
+def holds_cookie(value: str | None, link: BypassLink) -> bool:
+    """Tell whether a browser already holds this link's cookie (to audit each browser once)."""
+    return value is not None and hmac.compare_digest(value, cookie_value(link))
 
 
 def link_url(raw: str, base_url: str | None = None) -> str:

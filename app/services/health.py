@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from pausa_gate.cache import StateCache
+from pausa_gate.windows import utcnow, window_in_effect
 from sqlalchemy import func, select, text
 
 from ..database import bounded
 from ..extensions import db
-from ..maintenance.cache import StateCache
-from ..maintenance.windows import utcnow, window_in_effect
 from ..models import WorkerHeartbeat
 from . import maintenance as maintenance_service
 

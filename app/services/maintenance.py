@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pausa_gate.state import SYSTEM, Actor, GateState, Status
+from pausa_gate.windows import LIVE_STATUSES, is_in_effect, utcnow
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import hooks
 from ..extensions import db
 from ..gate.notifier import mark_state_changed
-from ..maintenance.state import SYSTEM, Actor, GateState, Status
 from ..maintenance.validation import ValidationError, WindowInput, check_consistency
-from ..maintenance.windows import LIVE_STATUSES, is_in_effect, utcnow
 from ..models import MaintenanceState, MaintenanceWindow
 from ..worker import claim
 from . import Conflict, NotFound, audit, subscriptions
@@ -40,12 +40,12 @@ def load_gate_state() -> GateState:
         .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
         .order_by(MaintenanceWindow.starts_at)
     ).all()
-    from .bypass import live_link_ids  # bypass links: a revocation moves the version too
+    from .bypass import live_link_keys  # bypass links: a revocation moves the version too
 
     state = GateState(
         version=version or 0,
         windows=tuple(window.to_state() for window in windows),
-        bypass_links=live_link_ids([window.id for window in windows]),
+        bypass_links=live_link_keys([window.id for window in windows]),
     )
     db.session.commit()
     return state

@@ -47,13 +47,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from pausa_gate.state import SYSTEM, Actor, Status
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import hooks, mail
 from ..extensions import db
-from ..maintenance.state import SYSTEM, Actor, Status
 from ..models import CircuitBreaker, Delivery, MaintenanceWindow, Subscriber, utcnow
 from ..worker import claim
 from . import NotFound, audit

@@ -21,13 +21,13 @@ from typing import Any
 
 import redis
 from flask import current_app
+from pausa_gate.state import Actor, GateState, WindowState
+from pausa_gate.windows import utcnow
 
 from ..extensions import db
 from ..gate.notifier import NOTIFIER_KEY, StateNotifier
 from ..maintenance import offline
-from ..maintenance.state import Actor, GateState, WindowState
 from ..maintenance.validation import ValidationError, check_consistency, validate_window
-from ..maintenance.windows import utcnow
 from . import Conflict, NotFound, ServiceError
 from . import maintenance as maintenance_service
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from pausa_gate.state import SYSTEM, Actor, Status
+from pausa_gate.windows import LIVE_STATUSES, find_overlap, utcnow
 from sqlalchemy import select
 
 from .. import hooks
 from ..extensions import db
-from ..maintenance.state import SYSTEM, Actor, Status
 from ..maintenance.validation import MAX_MINUTES, ValidationError, WindowInput, check_consistency
-from ..maintenance.windows import LIVE_STATUSES, find_overlap, utcnow
 from ..models import MaintenanceWindow
 from ..worker import claim
 from . import Conflict, NotFound, audit, subscriptions

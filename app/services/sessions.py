@@ -12,10 +12,10 @@ import hashlib
 import hmac
 import secrets
 
+from pausa_gate.state import Actor
 from sqlalchemy import select, update
 
 from ..extensions import db
-from ..maintenance.state import Actor
 from ..models import User, UserSession, utcnow
 from . import NotFound, audit
 

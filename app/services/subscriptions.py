@@ -17,13 +17,13 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_request_context, url_for
+from pausa_gate.state import SYSTEM, Status
+from pausa_gate.windows import utcnow
 from sqlalchemy import String, cast, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..maintenance.state import SYSTEM, Status
-from ..maintenance.windows import utcnow
 from ..models import Delivery, MaintenanceWindow, Subscriber, UTCDateTime
 from . import NotFound, ServiceError, audit
 

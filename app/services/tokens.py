@@ -7,15 +7,16 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from pausa_gate.state import Actor
 from sqlalchemy import select
 
 from .. import ratelimits
 from ..extensions import db
-from ..maintenance.state import Actor
 from ..models import ApiToken, utcnow
 from . import Conflict, NotFound, ServiceError, audit
 
-SCOPES = ("admin", "bypass")
+# admin: the JSON admin API; bypass: through maintenance; gate: read the state feed (/gate/state).
+SCOPES = ("admin", "bypass", "gate")
 PREFIX = "pausa_"
 
 

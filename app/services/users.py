@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
+from pausa_gate.state import ROLES, Actor
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from ..extensions import db
-from ..maintenance.state import ROLES, Actor
 from ..models import User, utcnow
 from . import Conflict, NotFound, ServiceError, audit, sessions
 

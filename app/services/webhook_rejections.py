@@ -20,12 +20,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pausa_gate.windows import utcnow
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
-from ..maintenance.windows import utcnow
 from ..models import WebhookRejection
 
 log = logging.getLogger("pausa.webhooks")

@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from pausa_gate.state import Actor
+from pausa_gate.windows import window_in_effect
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import hooks
 from ..extensions import db
 from ..maintenance.signatures import standard_headers
-from ..maintenance.state import Actor
-from ..maintenance.windows import window_in_effect
 from ..models import OutboundWebhook, PaymentEvent, WebhookEvent, utcnow
 from ..worker import claim
 from . import audit

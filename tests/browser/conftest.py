@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import pytest
 from flask import Flask
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.services import maintenance as maintenance_service
 from tests.conftest import PASSWORD, USERS, make_app
 

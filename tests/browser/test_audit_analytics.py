@@ -6,10 +6,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pausa_gate.state import Actor
 from playwright.sync_api import expect
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import MaintenanceWindow
 from app.services import audit
 

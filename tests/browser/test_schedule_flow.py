@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from playwright.sync_api import expect
 
-from app.maintenance.state import Actor
 from app.maintenance.validation import validate_window
-from app.maintenance.windows import utcnow
 from app.services import maintenance as maintenance_service
 from app.services import scheduling as scheduling_service
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from app.maintenance.state import GateState
+from pausa_gate.state import GateState
 
 
 class FakeClock:

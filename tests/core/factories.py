@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-
-from app.maintenance.state import GateState, Mode, Reason, RequestFacts, Status, Viewer, WindowState
+from pausa_gate.state import BypassKey, GateState, Mode, Reason, RequestFacts, Status, Viewer, WindowState
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 """The fixed `now` of every core test: no test reads the real clock or sleeps."""
@@ -138,8 +137,18 @@ def window_states(draw, window_id: int | None = None) -> WindowState:
     )
 
 
+bypass_keys = st.builds(
+    BypassKey,
+    st.integers(1, 50),
+    st.integers(1, 5),
+    datetimes_near_now,
+    st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+
 gate_states = st.builds(
-    lambda windows, stale: GateState(version=1, windows=tuple(windows), stale=stale),
+    lambda windows, stale, links: GateState(version=1, windows=tuple(windows), stale=stale,
+                                            bypass_links=frozenset(links)),
     st.lists(window_states(), max_size=3),
     st.booleans(),
+    st.lists(bypass_keys, max_size=3),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pausa_gate.windows import parse_moment
 
 from app.maintenance.validation import (
     INVALID_TEXT,
@@ -14,7 +15,6 @@ from app.maintenance.validation import (
     parse_json,
     validate_window,
 )
-from app.maintenance.windows import parse_moment
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,8 @@ import logging
 import threading
 
 import pytest
-
-from app.maintenance.cache import StateCache
-from app.maintenance.state import GateState
+from pausa_gate.cache import StateCache
+from pausa_gate.state import GateState
 
 from .conftest import Store
 from .factories import window
@@ -164,7 +163,7 @@ def test_a_store_down_from_the_start_gives_an_empty_stale_state(cache, store):
 
 
 def test_the_failure_is_logged_once_per_outage(cache, store, clock, caplog):
-    caplog.set_level(logging.WARNING, logger="app.maintenance.cache")
+    caplog.set_level(logging.WARNING, logger="pausa_gate.cache")
     cache.get()
     store.fail_reads = OSError("down")
     for _ in range(3):

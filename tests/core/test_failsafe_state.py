@@ -8,11 +8,12 @@ import time
 
 import pytest
 from hypothesis import given
+from pausa_gate import cookies, document
+from pausa_gate.cache import DATABASE, NONE, REDIS, SNAPSHOT, SnapshotFile, StateCache
+from pausa_gate.decision import decide
+from pausa_gate.state import ANONYMOUS, GateState, unknown_state
 
-from app.maintenance import document, offline
-from app.maintenance.cache import DATABASE, NONE, REDIS, SNAPSHOT, SnapshotFile, StateCache
-from app.maintenance.gate import decide
-from app.maintenance.state import ANONYMOUS, GateState, unknown_state
+from app.maintenance import offline
 
 from .conftest import Store
 from .factories import NOW, PROPERTY, facts, gate_states, seconds, state, upcoming, window
@@ -43,7 +44,11 @@ def test_a_document_round_trips_every_state(original):
 @pytest.mark.parametrize(
     "text",
     [
-        "", "null", "[]", "{}", '{"format": 2, "version": 1, "windows": [], "bypass_links": []}',
+        "", "null", "[]", "{}", '{"format": 3, "version": 1, "windows": [], "bypass_links": []}',
+        '{"format": true, "version": 1, "windows": [], "bypass_links": []}',
+        '{"format": 2, "version": 1, "windows": [], "bypass_links": [1]}',
+        '{"format": 2, "version": 1, "windows": [], "bypass_links": [{"id": 1, "window_id": 1, '
+        '"expires_at": "2026-03-14T12:00:00+00:00", "cookie_digest": "short"}]}',
         '{"format": 1, "version": -1, "windows": [], "bypass_links": []}',
         '{"format": 1, "version": true, "windows": [], "bypass_links": []}',
         '{"format": 1, "version": 1, "windows": [{"id": 1}], "bypass_links": []}',
@@ -53,6 +58,13 @@ def test_a_document_round_trips_every_state(original):
 def test_a_malformed_document_is_refused(text):
     with pytest.raises(document.DocumentError):
         document.loads(text)
+
+
+def test_an_older_pausas_document_is_read_and_its_links_let_nobody_through():
+    text = '{"format": 1, "version": 4, "windows": [], "bypass_links": [3], "pending": false}'
+    restored, _ = document.loads(text)
+    assert restored.version == 4
+    assert cookies.bypass_window_id("3.anything", restored, NOW) is None
 
 
 def test_a_document_refuses_a_time_without_an_offset():
@@ -94,7 +106,7 @@ def test_a_state_loaded_from_the_database_is_saved_for_the_next_boot(tmp_path, s
 def test_a_damaged_snapshot_is_ignored_with_a_warning(tmp_path, store, clock, caplog, content):
     path = tmp_path / "gate-state.json"
     path.write_text(content)
-    caplog.set_level(logging.WARNING, logger="app.maintenance.cache")
+    caplog.set_level(logging.WARNING, logger="pausa_gate.cache")
     cache = make_cache(store, clock, snapshot=SnapshotFile(path))
     assert cache.source == NONE
     assert "ignoring the gate-state snapshot" in caplog.text

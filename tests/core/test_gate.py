@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from app.maintenance.gate import (
+from pausa_gate.decision import (
     ALLOW,
     ALWAYS_ALLOWED,
     Bypass,
@@ -20,9 +19,9 @@ from app.maintenance.gate import (
     bypass_reason,
     decide,
 )
-from app.maintenance.paths import is_under_any, normalise_path
-from app.maintenance.state import ANONYMOUS, GateState, Mode, RequestFacts, Status, Viewer
-from app.maintenance.windows import is_in_effect
+from pausa_gate.paths import is_under_any, normalise_path
+from pausa_gate.state import ANONYMOUS, GateState, Mode, RequestFacts, Status, Viewer
+from pausa_gate.windows import is_in_effect
 
 from .factories import (
     NOW,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from app.maintenance.paths import is_under, is_under_any, normalise_path
+from pausa_gate.paths import is_under, is_under_any, normalise_path
 
 from .factories import PROPERTY, raw_paths
 

@@ -8,10 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from app.maintenance.state import Status
-from app.maintenance.validation import validate_window
-from app.maintenance.windows import (
+from pausa_gate.state import Status
+from pausa_gate.windows import (
     exceeds_ceiling,
     find_overlap,
     is_announced,
@@ -23,6 +21,8 @@ from app.maintenance.windows import (
     upcoming_window,
     window_in_effect,
 )
+
+from app.maintenance.validation import validate_window
 
 from .factories import NOW, PROPERTY, minutes, seconds, state, upcoming, window
 

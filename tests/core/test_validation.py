@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pausa_gate.state import Mode, Reason
 
-from app.maintenance.state import Mode, Reason
 from app.maintenance.validation import (
     DEFAULT_MESSAGE,
     FIELDS,
@@ -415,7 +415,7 @@ def test_validation_either_returns_values_or_names_the_bad_fields(partial, data)
 @PROPERTY
 @given(st.lists(st.sampled_from(["/a", "/b/", "//c/./d", "/e/../f", "/Billing"]), min_size=1, max_size=6))
 def test_scope_paths_come_back_normalised_and_unique(paths):
-    from app.maintenance.paths import normalise_path
+    from pausa_gate.paths import normalise_path
 
     stored = valid({"mode": "scoped", "scope_paths": paths})["scope_paths"]
     assert stored == list(dict.fromkeys(normalise_path(p) for p in paths))

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from app.maintenance.state import Mode, Reason, Status
-from app.maintenance.windows import (
+from pausa_gate.state import Mode, Reason, Status
+from pausa_gate.windows import (
     RETRY_AFTER_DEFAULT,
     RETRY_AFTER_MAX,
     RETRY_AFTER_MIN,

@@ -14,11 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
-
-from ..maintenance.state import IpNetwork
-from .cookies import read_cookie_header
+from .state import IpNetwork
 
 # Longest forwarded URI the edge check reads; longer is refused (400), never guessed at.
 MAX_URI = 8192
@@ -68,8 +64,53 @@ def prefers_json(accept: str) -> bool:
     """Tell whether an Accept header ranks JSON above HTML (cached: clients send a few values)."""
     if "json" not in accept:
         return False
-    parsed = parse_accept_header(accept, MIMEAccept)
-    return parsed.quality("application/json") > parsed.quality("text/html")
+    ranges = _media_ranges(accept)
+    return _quality(ranges, "application", "json") > _quality(ranges, "text", "html")
+
+
+def _media_ranges(accept: str) -> list[tuple[str, str, float]]:
+    ranges = []
+    for part in accept.split(","):
+        media, _, parameters = part.strip().partition(";")
+        kind, _, subtype = media.strip().lower().partition("/")
+        if not kind or not subtype:
+            continue
+        quality = 1.0
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = max(0.0, min(1.0, float(value)))
+                except ValueError:
+                    quality = 0.0
+        ranges.append((kind, subtype, quality))
+    return ranges
+
+
+def _quality(ranges: list[tuple[str, str, float]], kind: str, subtype: str) -> float:
+    """Return the weight the most specific matching range gives a media type (0 when none matches)."""
+    best_specificity, best_quality = -1, 0.0
+    for range_kind, range_subtype, quality in ranges:
+        if range_kind == kind and range_subtype == subtype:
+            specificity = 2
+        elif range_kind == kind and range_subtype == "*":
+            specificity = 1
+        elif range_kind == "*" and range_subtype == "*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best_specificity:
+            best_specificity, best_quality = specificity, quality
+    return best_quality
+
+
+def read_cookie_header(header: str, name: str) -> str | None:
+    """Read one cookie's value from a raw Cookie header, without parsing them all."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def ask_from_environ(environ: dict, path: str | None = None) -> Ask:

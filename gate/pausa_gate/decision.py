@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .paths import is_under_any, normalise_path
-from .state import GateState, Mode, RequestFacts, Viewer, WindowState
+from .state import GateState, Mode, RequestFacts, Status, Viewer, WindowState
 from .windows import (
     LIVE_STATUSES,
     draining_window,
@@ -118,9 +118,13 @@ def seconds_everyone_passes(state: GateState, now: datetime) -> float:
     for window in state.windows:
         if is_in_effect(window, now) or is_draining(window, now):
             return 0.0
-        begins = window.starts_at - timedelta(minutes=window.drain_minutes)
-        if window.status in LIVE_STATUSES and begins > now:
-            horizon = min(horizon, (begins - now).total_seconds())
+        if window.status not in LIVE_STATUSES:
+            continue
+        # Writes are refused from the drain's start, and only a scheduled window drains.
+        drain = timedelta(minutes=window.drain_minutes if window.status is Status.SCHEDULED else 0)
+        for begins in (window.starts_at - drain, window.starts_at):
+            if begins > now:
+                horizon = min(horizon, (begins - now).total_seconds())
     return horizon
 
 

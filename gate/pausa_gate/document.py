@@ -11,13 +11,18 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from .state import GateState, Mode, Reason, Status, WindowState
+from .state import BypassKey, GateState, Mode, Reason, Status, WindowState
 
-FORMAT = 1
-"""Raised whenever the document's shape changes; a reader refuses formats it does not know."""
+FORMAT = 2
+"""Raised whenever the document's shape changes; a reader refuses formats it does not know.
+
+Format 1 listed bypass links by id only; it is still read (its links carry no cookie digest,
+so they let nobody through until the next state arrives).
+"""
+READABLE = (1, 2)
 
 
 class DocumentError(ValueError):
@@ -31,7 +36,11 @@ def to_document(state: GateState, published_at: datetime | None = None) -> dict[
         "version": state.version,
         "published_at": published_at.isoformat() if published_at else None,
         "windows": [_window_document(window) for window in state.windows],
-        "bypass_links": sorted(state.bypass_links),
+        "bypass_links": [
+            {"id": key.link_id, "window_id": key.window_id, "expires_at": key.expires_at.isoformat(),
+             "cookie_digest": key.cookie_digest}
+            for key in sorted(state.bypass_links, key=lambda key: key.link_id)
+        ],
         "pending": state.pending,
     }
 
@@ -39,7 +48,7 @@ def to_document(state: GateState, published_at: datetime | None = None) -> dict[
 def from_document(data: Mapping[str, Any]) -> GateState:
     """Rebuild a state from its document; refuse anything malformed."""
     try:
-        if data["format"] != FORMAT:
+        if isinstance(data["format"], bool) or data["format"] not in READABLE:
             raise DocumentError(f"unknown gate-state format {data['format']!r}")
         version = data["version"]
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
@@ -47,7 +56,7 @@ def from_document(data: Mapping[str, Any]) -> GateState:
         return GateState(
             version=version,
             windows=tuple(_window_state(item) for item in data["windows"]),
-            bypass_links=frozenset(int(link) for link in data["bypass_links"]),
+            bypass_links=frozenset(_bypass_key(item, data["format"]) for item in data["bypass_links"]),
             pending=bool(data.get("pending", False)),
         )
     except DocumentError:
@@ -119,6 +128,15 @@ def _window_state(item: Mapping[str, Any]) -> WindowState:
         ),
         pause_webhook_processing=bool(item.get("pause_webhook_processing", False)),
     )
+
+
+def _bypass_key(item: Any, document_format: int) -> BypassKey:
+    if document_format == 1:  # an id alone: known, but no cookie can match it
+        return BypassKey(int(item), 0, datetime.min.replace(tzinfo=UTC), "")
+    digest = str(item["cookie_digest"])
+    if len(digest) != 64:
+        raise ValueError("a cookie digest is 64 hexadecimal characters")
+    return BypassKey(int(item["id"]), int(item["window_id"]), _aware(item["expires_at"]), digest)
 
 
 def _aware(value: Any) -> datetime:

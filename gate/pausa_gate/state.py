@@ -54,14 +54,25 @@ class WindowState:
 
 
 @dataclass(frozen=True)
+class BypassKey:
+    """A live bypass link as every gate knows it: never its token, only a digest of its cookie."""
+
+    link_id: int
+    window_id: int
+    expires_at: datetime
+    # SHA-256 (hex) of the secret part of the link's cookie: checking needs no secret of Pausa's.
+    cookie_digest: str
+
+
+@dataclass(frozen=True)
 class GateState:
     """Every window that can still affect traffic, as of one state version."""
 
     version: int = 0
     windows: tuple[WindowState, ...] = ()
     stale: bool = False
-    # Ids of the bypass links that still work (not revoked, not expired, for a live window).
-    bypass_links: frozenset[int] = frozenset()
+    # The bypass links that still work (not revoked, not expired, for a live window).
+    bypass_links: frozenset[BypassKey] = frozenset()
     # True only for the stand-in state of MAINTENANCE_FAIL_MODE=closed: nothing at all is known.
     unknown: bool = False
     # True when it holds changes an operator made while the database was down, not yet written to

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from ..i18n import LANGUAGE_COOKIE, choose_language
-from ..maintenance.gate import Decision
-from ..maintenance.state import UNKNOWN_WINDOW_ID, WindowState
-from ..maintenance.windows import public_facts, retry_after_seconds
 from .asking import Ask
-from .pages import Pages
+from .decision import Decision
+from .languages import LANGUAGE_COOKIE, choose_language
+from .state import UNKNOWN_WINDOW_ID, WindowState
+from .windows import public_facts, retry_after_seconds
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
@@ -29,6 +29,17 @@ class Answer:
     status: int
     headers: list[tuple[str, str]]
     body: bytes = b""
+
+
+class Pages(Protocol):
+    """Where the maintenance page comes from: Pausa renders it, a host app's gate reads it from the feed."""
+
+    def page(
+        self, window: WindowState | None, now: datetime, language: str, *, blocked_write: bool = False,
+        render: bool = True,
+    ) -> str | None: ...
+
+    def unavailable_message(self, language: str, *, render: bool = True) -> str | None: ...
 
 
 def block_headers(window: WindowState | None, now: datetime) -> list[tuple[str, str]]:
