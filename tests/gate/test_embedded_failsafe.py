@@ -46,9 +46,9 @@ def test_the_host_apps_keep_enforcing_while_pausa_is_down_and_after_their_own_re
         pausa.on(message=MESSAGE, allowed_roles=["developer"])
         for server in hosts.values():
             wait_for(lambda server=server: settled(server, 503), 5, f"{server.name} enforces the window")
-        for kind in HOST_KINDS:  # the window is on each host app's disk too
-            saved = json.loads((tmp_path / kind / "pausa-feed.json").read_text())
-            assert [window["message"] for window in saved["state"]["windows"]] == [MESSAGE], kind
+        for kind in HOST_KINDS:  # the window is on each host app's disk too (written just after it is held)
+            wait_for(lambda kind=kind: saved_messages(tmp_path / kind / "pausa-feed.json") == [MESSAGE], 2,
+                     f"{kind}'s state file holds the window")
 
         pausa.server.kill()
         # For three seconds of Pausa being gone, nothing changes for the visitors of any host app.
@@ -93,6 +93,10 @@ def test_the_host_apps_keep_enforcing_while_pausa_is_down_and_after_their_own_re
         for server in hosts.values():
             server.kill()
         pausa.server.kill()
+
+
+def saved_messages(path) -> list[str]:
+    return [window["message"] for window in json.loads(path.read_text())["state"]["windows"]]
 
 
 @pytest.mark.parametrize("kind", HOST_KINDS)
