@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from .answers import Answer
 from .proxy import MAX_BODY, Visit, too_large
-from .wsgi import PATH_SAFE, EmbeddedGate, under_prefix
+from .wsgi import PATH_SAFE, EmbeddedGate, headers_with_length, under_prefix
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -152,7 +152,7 @@ async def send_answer(send: Send, answer: Answer, *, head: bool = False) -> None
         "type": "http.response.start",
         "status": answer.status,
         "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                    for name, value in answer.headers],
+                    for name, value in headers_with_length(answer)],
     })
     await send({"type": "http.response.body", "body": b"" if head else answer.body})
 

@@ -127,6 +127,13 @@ def under_prefix(path: str, prefix: str) -> str | None:
     return normalised if is_under(normalised, prefix) else None
 
 
+def headers_with_length(answer: Answer) -> list[tuple[str, str]]:
+    """Return the answer's headers with its Content-Length, so the connection can be kept alive."""
+    if any(name.lower() == "content-length" for name, _ in answer.headers):
+        return answer.headers
+    return [*answer.headers, ("Content-Length", str(len(answer.body)))]
+
+
 def status_line(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
@@ -167,7 +174,7 @@ class PausaGate:
             answer = self.gate.answer(environ, feed, environ)
             if answer is None:
                 return self.app(environ, start_response)
-        start_response(status_line(answer.status), answer.headers)
+        start_response(status_line(answer.status), headers_with_length(answer))
         return [answer.body]
 
     def forward(self, environ: dict, path: str) -> Answer:

@@ -129,6 +129,7 @@ class TestFullWindow:
         assert headers["cache-control"] == "no-store"
         assert 30 <= int(headers["retry-after"]) <= 3600
         assert headers["content-type"].startswith("text/html")
+        assert int(headers["content-length"]) == len(body)
         assert b"Upgrading the shop" in body
         assert f"{kind.title()} host home".encode() not in body
 
