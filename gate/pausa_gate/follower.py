@@ -112,7 +112,8 @@ class Follower:
         while not stop.is_set():
             try:
                 self._poll_once()
-            except FeedFailure as failure:
+            except Exception as error:  # nothing may end the thread: the gate would stop following for good
+                failure = error if isinstance(error, FeedFailure) else FeedFailure("unexpected", repr(error))
                 self._failed(failure.kind, failure.detail)
                 # Jittered, so the workers of every host app do not all come back in the same instant.
                 stop.wait(random.uniform(delay / 2, delay))
