@@ -12,8 +12,9 @@ request path reads the state the follower holds, nothing more).
 
 Propagation: BENCH_TOGGLES switches through Pausa's JSON API, alternately on and
 off; each is timed from the API call's return until every worker of the gated
-host app answers the new state (fresh-connection probes until only the new state
-was seen for 0.3 s). p50 and p99, budget p99 <= 1.5 s without Redis.
+host app answers the new state (fresh-connection probes; the host app names the
+worker that answered, and the figure is when the last worker was first seen with
+the new state). p50 and p99, budget p99 <= 1.5 s without Redis.
 
 Run alone: `.venv/bin/python -m bench.embedded`.
 """

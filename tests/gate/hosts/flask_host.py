@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import naming
 from flask import Flask, jsonify, request, session
 from pausa_gate import PausaGate, Viewer
 
@@ -56,3 +57,4 @@ def viewer(environ: dict) -> Viewer:
 if os.environ.get("HOST_GATE", "on") != "off":
     # The "three lines": import, wrap, (PAUSA_URL, PAUSA_TOKEN, PAUSA_STATE_FILE from the environment).
     app.wsgi_app = PausaGate(app.wsgi_app, viewer=viewer)
+app.wsgi_app = naming.wsgi(app.wsgi_app)

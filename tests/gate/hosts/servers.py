@@ -36,6 +36,7 @@ class Running:
     process: subprocess.Popen
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1  # processes answering requests (host apps name theirs in X-Host-Worker)
 
     @property
     def base(self) -> str:
@@ -60,24 +61,29 @@ class Running:
             self.process.wait(timeout=10)
 
 
-def spawn(name: str, port: int, command: list[str], env: Mapping[str, str], workdir: Path, cwd: Path) -> Running:
+def spawn(name: str, port: int, command: list[str], env: Mapping[str, str], workdir: Path, cwd: Path,
+          workers: int = 1) -> Running:
     log_path = workdir / f"{name}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    return Running(name, port, process, log_path, dict(env))
+    return Running(name, port, process, log_path, dict(env), workers)
 
 
 def wait_answering(server: Running, path: str = "/", timeout: float = 30.0) -> None:
-    """Wait until the server answers HTTP at all (any status: the gate may block `path`)."""
+    """Wait until every worker of a host app answers HTTP (any status: the gate may block `path`)."""
     deadline = time.monotonic() + timeout
+    seen = set()
     while time.monotonic() < deadline:
         server.check_alive()
         with contextlib.suppress(OSError):
-            get(server.port, path, timeout=5.0)
-            return
+            seen.add(get(server.port, path, timeout=5.0)[1].get("x-host-worker"))
+            if len(seen) >= server.workers:
+                return
+            continue
         time.sleep(0.05)
-    raise RuntimeError(f"{server.name} did not answer in {timeout:.0f} s:\n{server.log_tail()}")
+    raise RuntimeError(f"{server.name}: {len(seen)} of {server.workers} workers answered in {timeout:.0f} s:\n"
+                       f"{server.log_tail()}")
 
 
 # --- Pausa ---------------------------------------------------------------------------------------------
@@ -214,7 +220,8 @@ def start_host(kind: str, workdir: Path, pausa_url: str, token: str, *, state_fi
     """Start a host app and wait until it answers; its cwd is `workdir` (no gunicorn.conf.py there)."""
     port = port or free_port()
     env = host_env(pausa_url, token, state_file, fail_mode, gate)
-    server = spawn(f"{kind}-host", port, host_command(kind, port, workers), env, workdir, workdir)
+    processes = 1 if kind == "starlette" else workers
+    server = spawn(f"{kind}-host", port, host_command(kind, port, workers), env, workdir, workdir, processes)
     try:
         wait_answering(server, "/webhooks/ready")
     except Exception:
@@ -233,37 +240,51 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
     return time.monotonic() - started
 
 
+def probe(server: Running, path: str = "/", headers: Mapping[str, str] | None = None, method: str = "GET",
+          body: bytes | None = None) -> tuple[int, str | None]:
+    """Send one request on a fresh connection; return its status and the worker that answered."""
+    try:
+        status, response_headers, _ = get(server.port, path, {**PAGE, **(headers or {})}, method=method,
+                                          body=body)
+    except OSError:
+        return 0, None
+    return status, response_headers.get("x-host-worker")
+
+
 def status_of(server: Running, path: str = "/", headers: Mapping[str, str] | None = None, method: str = "GET",
               body: bytes | None = None) -> int:
-    try:
-        return get(server.port, path, {**PAGE, **(headers or {})}, method=method, body=body)[0]
-    except OSError:
-        return 0
+    return probe(server, path, headers, method, body)[0]
 
 
-def settled(server: Running, want: int, path: str = "/", times: int = 12) -> bool:
-    """Tell whether `times` requests in a row (fresh connections: any worker) answer `want`."""
-    return all(status_of(server, path) == want for _ in range(times))
+def settled(server: Running, want: int, path: str = "/", headers: Mapping[str, str] | None = None,
+            method: str = "GET", body: bytes | None = None, tries: int = 200) -> bool:
+    """Tell whether every worker of the server answers `want` (probes until each one has, or one has not)."""
+    seen = set()
+    for _ in range(tries):
+        status, worker = probe(server, path, headers, method, body)
+        if status != want:
+            return False
+        seen.add(worker)
+        if len(seen) >= server.workers:
+            return True
+    return False
 
 
-def propagation(server: Running, want: int, started: float, timeout: float = 5.0, path: str = "/",
-                quiet: float = 0.3) -> float:
-    """Seconds from `started` to the last answer of the old state, after which every worker answers `want`.
+def propagation(server: Running, want: int, started: float, timeout: float = 5.0, path: str = "/") -> float:
+    """Seconds from `started` until every worker of the server answers `want` (an upper bound: probed).
 
-    Probes on fresh connections (so each worker of the server gets some) until `want`
-    was the only answer for `quiet` seconds.
+    Probes on fresh connections; a worker counts once it answered `want` with no
+    older answer after that. The figure is when the last worker was first seen so.
     """
-    last_old = None
-    streak = None
+    since: dict[str | None, float] = {}
     while True:
-        status = status_of(server, path)
+        status, worker = probe(server, path)
         now = time.monotonic()
         if status == want:
-            streak = streak or now
-            if now - streak >= quiet:
-                break
+            since.setdefault(worker, now)
+            if len(since) >= server.workers:
+                return max(since.values()) - started
         else:
-            last_old, streak = now, None
+            since.pop(worker, None)
         if now - started > timeout:
-            raise AssertionError(f"{server.name} did not settle on {want} within {timeout:.1f} s")
-    return (last_old if last_old is not None else streak) - started
+            raise AssertionError(f"{server.name} did not settle on {want} within {timeout:.1f} s: {since}")

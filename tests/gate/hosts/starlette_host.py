@@ -6,6 +6,7 @@ import contextlib
 import os
 from urllib.parse import parse_qs
 
+import naming
 from pausa_gate.asgi import PausaGateASGI
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -63,7 +64,7 @@ if os.environ.get("HOST_GATE", "on") != "off":
     # Inside the session middleware, so viewer() reads the session like any view.
     middleware.append(Middleware(PausaGateASGI, viewer=viewer))
 
-app = Starlette(
+starlette_app = Starlette(
     routes=[
         Route("/", home),
         Route("/form", form, methods=["POST"]),
@@ -75,3 +76,4 @@ app = Starlette(
     middleware=middleware,
     lifespan=lifespan,
 )
+app = naming.asgi(starlette_app)

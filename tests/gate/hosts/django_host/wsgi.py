@@ -3,6 +3,7 @@
 import os
 from importlib import import_module
 
+import naming
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from django.http import parse_cookie
@@ -21,3 +22,4 @@ def viewer(environ):
 
 if os.environ.get("HOST_GATE", "on") != "off":
     application = PausaGate(application, viewer=viewer)
+application = naming.wsgi(application)
