@@ -10,6 +10,10 @@ Throughput: each round runs wrk on the home page of both, one after the other
 the figure is the median of the per-round ratios, budget >= 0.97 (no window: the
 request path reads the state the follower holds, nothing more).
 
+The same ratio is also taken in-process (a Flask app called directly, with and
+without the gate, no server and no wrk): it does not move with the machine's
+other load, so it is printed beside the wrk figure.
+
 Propagation: BENCH_TOGGLES switches through Pausa's JSON API, alternately on and
 off; each is timed from the API call's return until every worker of the gated
 host app answers the new state (fresh-connection probes; the host app names the
@@ -72,6 +76,51 @@ def throughput(gated: Running, plain: Running, servers: list[Running]) -> dict[s
     return figures
 
 
+def in_process(rounds: int = 5, calls: int = 20000) -> tuple[float, float]:
+    """Return the median ratio and the median microseconds the gate adds to a Flask request, in-process."""
+    from flask import Flask
+    from pausa_gate import PausaGate
+    from pausa_gate import document as state_document
+    from pausa_gate.feed import Feed, build
+    from pausa_gate.state import GateState
+    from werkzeug.test import EnvironBuilder
+
+    app = Flask("bench_embedded")
+    app.add_url_rule("/", "home", lambda: "home")
+    # Nothing answers on the discard port: the follower holds the feed given here, as with no window.
+    gate = PausaGate(app.wsgi_app, url="http://127.0.0.1:9", token="unused", boot_wait=0)
+    gate.follower.adopt(Feed.from_json(build(
+        state_document.to_document(GateState(version=1)), allowlist=("/_pausa",), prefix="/_pausa",
+        status_url="/_pausa/status.json", poll_range=(5, 30), fail_mode="closed", pages={})))
+    environ = EnvironBuilder(path="/", headers=PAGE).get_environ()
+
+    def per_call(target) -> float:
+        def start_response(status, headers):
+            pass
+
+        started = time.perf_counter()
+        for _ in range(calls):
+            for _chunk in target(dict(environ), start_response):
+                pass
+        return (time.perf_counter() - started) / calls
+
+    ratios, added = [], []
+    try:
+        per_call(gate)  # warm both paths once
+        for round_number in range(rounds):
+            if round_number % 2 == 0:  # the order flips, as in the wrk rounds
+                without = per_call(app.wsgi_app)
+                with_gate = per_call(gate)
+            else:
+                with_gate = per_call(gate)
+                without = per_call(app.wsgi_app)
+            ratios.append(without / with_gate)  # requests/second with over without
+            added.append((with_gate - without) * 1e6)
+    finally:
+        gate.follower.stop()
+    return statistics.median(ratios), statistics.median(added)
+
+
 def toggles(pausa, gated: Running) -> dict[str, list[float]]:
     """Switch maintenance TOGGLES times; return the seconds each took to reach every worker, per direction."""
     figures: dict[str, list[float]] = {"on": [], "off": []}
@@ -88,7 +137,8 @@ def toggles(pausa, gated: Running) -> dict[str, list[float]]:
     return figures
 
 
-def results_from(figures: dict[str, list[float]], switches: dict[str, list[float]]) -> list[Result]:
+def results_from(figures: dict[str, list[float]], switches: dict[str, list[float]],
+                 direct: tuple[float, float]) -> list[Result]:
     rounds = [a / b for a, b in zip(figures["home, with PausaGate"], figures["home, without"], strict=True)]
     ratio = statistics.median(rounds)
     spread = f"rounds {min(rounds):.3f}..{max(rounds):.3f}" if len(rounds) > 1 else "1 round"
@@ -101,11 +151,13 @@ def results_from(figures: dict[str, list[float]], switches: dict[str, list[float
                        f"{percentile(values, 0.99) * 1000:.0f} ms" for direction, values in switches.items())
     print("  embedded gate:")
     print(f"    home with / without PausaGate    {ratio:.3f}  ({spread})")
+    print(f"    the same, in-process             {direct[0]:.3f}  ({direct[1]:+.2f} µs per request)")
     print(f"    propagation without Redis        p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
           f"({len(every)} switches; {detail})")
+    in_process_note = f"in-process {direct[0]:.3f} ({direct[1]:+.2f} µs per request)"
     return [
         Result("embedded: host app with / without PausaGate >= 0.97x", f"{ratio:.3f} ({spread})",
-               verdict(ratio >= 0.97), note),
+               verdict(ratio >= 0.97), "; ".join(filter(None, [in_process_note, note]))),
         Result(f"embedded: propagation without Redis p99 <= {PROPAGATION_BUDGET} s",
                f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms", verdict(p99 <= PROPAGATION_BUDGET),
                f"{len(every)} switches, toggle -> every worker of the host app; {detail}"),
@@ -134,7 +186,7 @@ def run() -> list[Result]:
         figures = throughput(gated, plain, [pausa.server, *servers])
         print("  switching maintenance through the API:", flush=True)
         switches = toggles(pausa, gated)
-    return results_from(figures, switches)
+    return results_from(figures, switches, in_process())
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ class PausaGateASGI:
         if not follower.started:
             # The first request of a process may wait for the feed's first answer: never on the loop.
             await asyncio.to_thread(follower.start)
-        feed = follower.current()
+        feed = follower.feed
         path = path_of(scope)
         # The hot path: no window known and not Pausa's prefix, so the app answers at once.
         if not feed.state.windows and not path.startswith(feed.prefix):

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 from . import __version__
@@ -50,29 +51,35 @@ class Follower:
         self.wait = wait
         self.boot_wait = boot_wait
         self._token = token
-        self._unknown = Feed.unknown(fail_mode)
         self._held: Feed | None = None
-        self._etag: str | None = None
+        # What requests enforce: the held feed, or the fail mode's stand-in while none is known.
+        self.feed: Feed = Feed.unknown(fail_mode)
+        # True once this process follows the feed. The request path reads this flag (a fork clears
+        # it) rather than comparing os.getpid(), which is a system call on every request.
+        self.started = False
         self._pid: int | None = None
+        self._etag: str | None = None
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
         self._known = threading.Event()
         self._stop = threading.Event()
         self._failing: set[str] = set()
+        reference = weakref.ref(self)
+
+        def forked() -> None:
+            follower = reference()
+            if follower is not None:
+                follower._forked()
+
+        os.register_at_fork(after_in_child=forked)
 
     # --- what requests read -----------------------------------------------------------------------------
 
     def current(self) -> Feed:
         """Return the feed to enforce: the newest known, or the fail mode's stand-in when none is."""
-        if self._pid != os.getpid():  # first use in this process, or a fork: its thread is not here
+        if not self.started:  # first use in this process, or after a fork: its thread is not here
             self.start()
-        held = self._held
-        return held if held is not None else self._unknown
-
-    @property
-    def started(self) -> bool:
-        """Tell whether this process follows the feed already (an ASGI gate starts it off the loop)."""
-        return self._pid == os.getpid()
+        return self.feed
 
     @property
     def known(self) -> bool:
@@ -82,15 +89,12 @@ class Follower:
     def start(self) -> None:
         """Start following in this process: read the state file, start the thread, wait for a first feed."""
         with self._start_lock:  # concurrent first requests wait together for the same start
-            if self._pid == os.getpid():
+            if self.started and self._pid == os.getpid():
                 return
-            # After a fork the parent's thread is gone (a lock it held would stay held): start afresh,
-            # keeping what it held, which is still the newest this process knows.
-            self._lock = threading.Lock()
             self._stop = threading.Event()
             self._known = threading.Event()
             if self._held is None:
-                self._held = self._read_state_file()
+                self._hold(self._read_state_file())
             if self._held is not None:
                 self._etag = self._held.etag
                 self._known.set()
@@ -99,6 +103,19 @@ class Follower:
             if not self._known.is_set() and self.boot_wait > 0:
                 self._known.wait(self.boot_wait)
             self._pid = os.getpid()
+            self.started = True
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's thread is not here, and a lock it held would stay held."""
+        self.started = False
+        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()
+        # What the parent held is kept: it is still the newest this process knows.
+
+    def _hold(self, feed: Feed | None) -> None:
+        if feed is not None:
+            self._held = feed
+            self.feed = feed
 
     def stop(self) -> None:
         """Stop following (tests; a daemon thread otherwise ends with its process)."""
@@ -171,7 +188,7 @@ class Follower:
                              f"version {held.state.version} held: keeping the newer one")
                 return False
             self._failing.discard("older")
-            self._held = feed
+            self._hold(feed)
         self._known.set()
         if held is None or feed.etag != held.etag:
             self._write_state_file(feed)

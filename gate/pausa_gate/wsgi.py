@@ -162,7 +162,10 @@ class PausaGate:
         self.follower = self.gate.follower
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        feed = self.follower.current()
+        follower = self.follower
+        if not follower.started:
+            follower.start()
+        feed = follower.feed
         path = environ.get("PATH_INFO") or "/"
         # The hot path: no window known and not Pausa's prefix, so the app answers at once.
         if not feed.state.windows and not path.startswith(feed.prefix):
