@@ -477,7 +477,7 @@ def command_run(client: PausaClient, args: argparse.Namespace) -> int:
     problem = resolve(command)
     if problem:
         raise Failure(f"{problem}; maintenance was not touched.", BAD_INPUT)
-    shown = shlex.join(command)
+    shown = one_line(shlex.join(command), 120)
     window_id: int | None = None
     try:
         window, started = turn_on(client, window_fields(args, reason=RUN_REASON))
@@ -639,7 +639,7 @@ def settings(args: argparse.Namespace) -> tuple[str, str]:
     token = (getattr(args, "token", None) or os.environ.get("PAUSA_TOKEN") or "").strip()
     wanted = {
         "PAUSA_URL": "(or --url) to Pausa's base URL",
-        "PAUSA_TOKEN": "(or --token) to a token with the admin scope (`flask tokens create NAME` on the server)",
+        "PAUSA_TOKEN": "(or --token) to a token with the admin scope (`flask tokens create NAME` on Pausa)",
     }
     missing = [name for name, value in (("PAUSA_URL", url), ("PAUSA_TOKEN", token)) if not value]
     if missing:

@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ class RunningPausa:
     app: object
     url: str
     token: str
+    stop: callable
 
     def env(self, **extra: str) -> dict[str, str]:
         """Return the CLI's environment: this Pausa, this token, this clone's pausa_gate."""
@@ -44,8 +47,24 @@ class RunningPausa:
         return env
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60, **extra: str):
-        """Run `python -m pausa_gate.cli ARGS` to completion; return the CompletedProcess."""
-        return pausa_cli(*args, env=env or self.env(**extra), timeout=timeout)
+        """Run `python -m pausa_gate.cli ARGS` to completion; return the CompletedProcess.
+
+        Whatever happened, the token must never be printed.
+        """
+        done = pausa_cli(*args, env=env or self.env(**extra), timeout=timeout)
+        assert self.token not in done.stdout + done.stderr, "the CLI printed the token"
+        return done
+
+    def active(self) -> MaintenanceWindow | None:
+        """Return the window in effect, read from the database."""
+        from app.services import maintenance as maintenance_service
+
+        with self.app.app_context():
+            window = maintenance_service.current_window()
+            if window is not None:
+                db.session.expunge(window)
+            db.session.remove()
+            return window
 
     def public_status(self) -> dict:
         """Read /maintenance/status.json, what end users' pages see."""
@@ -56,6 +75,7 @@ class RunningPausa:
         with self.app.app_context():
             rows = db.session.query(MaintenanceWindow).order_by(MaintenanceWindow.id).all()
             db.session.expunge_all()
+            db.session.remove()
             return rows
 
 
@@ -73,7 +93,12 @@ def serve(app) -> tuple[str, callable]:
     thread = threading.Thread(target=server.serve_forever, name="pausa-for-cli", daemon=True)
     thread.start()
 
+    stopped = threading.Event()
+
     def stop() -> None:
+        if stopped.is_set():  # a test may stop it early to make Pausa unreachable
+            return
+        stopped.set()
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
@@ -82,14 +107,28 @@ def serve(app) -> tuple[str, callable]:
 
 
 @pytest.fixture
-def pausa(tmp_path) -> Iterator[RunningPausa]:
-    """Start a real Pausa (SQLite in tmp, or TEST_DATABASE_URL) with an admin-scoped token."""
-    app = make_app(tmp_path, **OVERRIDES)
-    with app.app_context():
-        _, raw = token_service.create_token("deploy", ["admin"], Actor("cli:test"))
-    url, stop = serve(app)
-    yield RunningPausa(app=app, url=url, token=raw)
-    stop()
+def start_pausa(tmp_path) -> Iterator[callable]:
+    """Return a function that starts a real Pausa (SQLite in tmp, or TEST_DATABASE_URL) with an
+    admin-scoped token; every one started is stopped after the test."""
+    stops: list[callable] = []
+
+    def start(**overrides) -> RunningPausa:
+        app = make_app(tmp_path / f"pausa-{len(stops)}", **{**OVERRIDES, **overrides})
+        with app.app_context():
+            _, raw = token_service.create_token("deploy", ["admin"], Actor("cli:test"))
+        url, stop = serve(app)
+        stops.append(stop)
+        return RunningPausa(app=app, url=url, token=raw, stop=stop)
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def pausa(start_pausa) -> RunningPausa:
+    """A real Pausa with the state-change rate limit out of the way."""
+    return start_pausa()
 
 
 @pytest.fixture
@@ -109,3 +148,78 @@ def _this_clone_is_imported():
     )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout).resolve().is_relative_to(GATE_DIR), done.stdout
+
+
+HANG = "hang"
+
+
+@dataclass
+class Scripted:
+    """One scripted answer: a status, headers and a body (a dict is sent as JSON)."""
+
+    status: int
+    body: object = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ScriptedServer:
+    """A stand-in for Pausa that answers from a script and records what it was sent.
+
+    For what a real Pausa cannot be made to do on demand: 5xx, a Retry-After of our choosing,
+    a redirect, a hang, a body that is not JSON. The last answer repeats.
+    """
+
+    def __init__(self, *answers: Scripted | str):
+        self.answers = list(answers)
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args) -> None:  # keep test output quiet
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                with scripted._lock:
+                    scripted.requests.append((self.command, self.path, dict(self.headers)))
+                    scripted.times.append(time.monotonic())
+                    answer = scripted.answers.pop(0) if len(scripted.answers) > 1 else scripted.answers[0]
+                if answer == HANG:
+                    scripted._release.wait(30)
+                    self.close_connection = True
+                    return
+                payload = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+                self.send_response(answer.status)
+                headers = {"Content-Type": "application/json", **answer.headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-pausa", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
