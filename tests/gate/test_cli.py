@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -444,3 +445,54 @@ def test_version_and_help_need_no_settings():
     help_text = pausa_cli("run", "--help", env=env)
     assert help_text.returncode == 0
     assert "--end-on-failure" in help_text.stdout and "--run-anyway" in help_text.stdout
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(pausa, tmp_path):
+    import pty
+
+    ready, count = tmp_path / "ready", tmp_path / "count"
+    # Counts the SIGINTs it gets over a second: the terminal signals pausa and the command alike,
+    # so a forwarded copy would make two.
+    counts = (
+        "import signal, sys, time\n"
+        "got = []\n"
+        "signal.signal(signal.SIGINT, lambda *_: got.append(1))\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        "while not got: time.sleep(0.01)\n"
+        "time.sleep(1)\n"
+        f"open({str(count)!r}, 'w').write(str(len(got)))\n"
+        "sys.exit(42)\n"
+    )
+    argv = [sys.executable, "-m", "pausa_gate.cli", "run", "--eta", "15m", "--", sys.executable, "-c", counts]
+    child, terminal = pty.fork()
+    if child == 0:  # the new process: a session of its own whose controlling terminal is the pty
+        os.execve(sys.executable, argv, pausa.env())
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the command never started"
+            _drain(terminal)
+        os.write(terminal, b"\x03")  # Ctrl-C
+        while True:
+            _drain(terminal)
+            finished, status = os.waitpid(child, os.WNOHANG)
+            if finished:
+                break
+            assert time.monotonic() < deadline + 10, "pausa never exited"
+    finally:
+        os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 42
+    assert count.read_text() == "1"
+    assert pausa.active() is not None
+
+
+def _drain(terminal: int) -> None:
+    """Read what the pty printed so the processes writing to it never block."""
+    import select
+
+    readable, _, _ = select.select([terminal], [], [], 0.05)
+    if readable:
+        try:
+            os.read(terminal, 4096)
+        except OSError:  # the other side closed: the processes are exiting
+            time.sleep(0.05)
