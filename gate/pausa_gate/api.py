@@ -150,31 +150,42 @@ class PausaClient:
 
     def status(self) -> Answer:
         """Return whether maintenance is on and the window in effect."""
-        return self.request("GET", MAINTENANCE)
+        return self._expect(self.request("GET", MAINTENANCE), "active")
 
     def activate(self, fields: dict[str, Any]) -> Answer:
         """Start maintenance now with these window fields."""
-        return self.request("POST", MAINTENANCE, fields)
+        return self._expect(self.request("POST", MAINTENANCE, fields), "window")
 
     def update(self, fields: dict[str, Any]) -> Answer:
         """Change the active window's fields (only those given)."""
-        return self.request("PATCH", MAINTENANCE, fields)
+        return self._expect(self.request("PATCH", MAINTENANCE, fields), "window")
 
     def end(self) -> Answer:
         """End the active window now."""
-        return self.request("DELETE", MAINTENANCE)
+        return self._expect(self.request("DELETE", MAINTENANCE), "window")
 
     def windows(self) -> Answer:
         """List the most recent windows, newest first."""
-        return self.request("GET", WINDOWS)
+        return self._expect(self.request("GET", WINDOWS), "windows")
 
     def schedule(self, fields: dict[str, Any]) -> Answer:
         """Plan a window that starts later (`starts_at` required)."""
-        return self.request("POST", WINDOWS, fields)
+        return self._expect(self.request("POST", WINDOWS, fields), "window")
 
     def cancel(self, window_id: int) -> Answer:
         """Cancel a scheduled window before it starts."""
-        return self.request("DELETE", f"{WINDOWS}/{int(window_id)}")
+        return self._expect(self.request("DELETE", f"{WINDOWS}/{int(window_id)}"), "window")
+
+    def _expect(self, answer: Answer, key: str) -> Answer:
+        """Check that a success carries what Pausa's API always sends; another site's JSON does not."""
+        if not isinstance(answer.body, dict) or key not in answer.body:
+            raise Unreachable(
+                f"{display_url(self.base_url)} answered HTTP {answer.status} without Pausa's {key!r}: "
+                "is PAUSA_URL Pausa's base URL?"
+            )
+        if key == "window" and not isinstance(answer.body[key], dict):
+            raise Unreachable(f"{display_url(self.base_url)} answered HTTP {answer.status} without a window.")
+        return answer
 
     # -- transport -----------------------------------------------------------------------
 

@@ -440,7 +440,8 @@ def run_command(command: Sequence[str]) -> int:
     def forward(signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and terminal_sent_it():
             return
-        with contextlib.suppress(ProcessLookupError):  # it has just exited
+        # It may have just exited; and Windows cannot send every signal: neither must crash pausa.
+        with contextlib.suppress(OSError, ValueError):
             child.send_signal(signum)
 
     handled = [signal.SIGINT, signal.SIGTERM]

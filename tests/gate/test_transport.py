@@ -88,8 +88,12 @@ def test_redirects_are_not_followed_so_the_token_goes_nowhere_else():
 
 @pytest.mark.parametrize(
     "answer",
-    [Scripted(200, b"<html>a shop</html>", {"Content-Type": "text/html"}), Scripted(404, b"Not Found")],
-    ids=["html-200", "plain-404"],
+    [
+        Scripted(200, b"<html>a shop</html>", {"Content-Type": "text/html"}),
+        Scripted(200, {"ok": True}),
+        Scripted(404, b"Not Found"),
+    ],
+    ids=["html-200", "other-json-200", "plain-404"],
 )
 def test_answers_that_are_not_pausas_say_so(answer):
     with ScriptedServer(answer) as server:
