@@ -29,6 +29,15 @@ GATE_DIR = Path(__file__).resolve().parents[2] / "gate"
 # Each test toggles maintenance several times; the default budget (5 a minute) is a test of its own.
 OVERRIDES = {"STATE_CHANGE_RATE_LIMIT": "1000 per minute"}
 
+# A command for `pausa run` that checks, from outside, that Pausa tells users it is in maintenance
+# while the command runs (exit 0), or not (exit 9).
+CHECK_ACTIVE = (
+    "import json, os, sys, urllib.request\n"
+    "with urllib.request.urlopen(os.environ['PAUSA_URL'] + '/maintenance/status.json') as answer:\n"
+    "    body = json.loads(answer.read())\n"
+    "sys.exit(0 if body['active'] and body['window']['message'] == sys.argv[1] else 9)\n"
+)
+
 
 @dataclass
 class RunningPausa:

@@ -14,16 +14,7 @@ import pytest
 
 from app.maintenance.validation import DEFAULT_MESSAGE
 from app.services import tokens as token_service
-from tests.gate.conftest import GATE_DIR, pausa_cli
-
-# A command for `pausa run` that checks, from outside, that Pausa tells users it is in maintenance
-# while the command runs (exit 0), or not (exit 9).
-CHECK_ACTIVE = (
-    "import json, os, sys, urllib.request\n"
-    "with urllib.request.urlopen(os.environ['PAUSA_URL'] + '/maintenance/status.json') as answer:\n"
-    "    body = json.loads(answer.read())\n"
-    "sys.exit(0 if body['active'] and body['window']['message'] == sys.argv[1] else 9)\n"
-)
+from tests.gate.conftest import CHECK_ACTIVE, GATE_DIR, pausa_cli
 
 
 def lines(text: str) -> list[str]:
