@@ -88,6 +88,7 @@ def say(text: str, *, to_stderr: bool = False) -> None:
 
 
 def error_line(text: str) -> None:
+    """Print an error line on stderr."""
     say(f"Error: {text}", to_stderr=True)
 
 
@@ -145,6 +146,7 @@ def one_line(text: str, limit: int = 100) -> str:
 
 
 def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
 
 
@@ -269,11 +271,9 @@ def command_status(client: PausaClient, args: argparse.Namespace) -> int:
 
 
 def turn_on(client: PausaClient, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Start maintenance, or find it already on with these values; return (window, started now).
-
-    A window already active with other values is refused: it may be someone else's (an incident),
-    and changing or later ending it behind their back would be worse than stopping the deploy.
-    """
+    """Start maintenance, or find it already on with these values; return (window, started now)."""
+    # A window already active with other values is refused: it may be someone else's (an incident),
+    # and changing or later ending it behind their back would be worse than stopping the deploy.
     for _ in range(2):  # a window that ends between our two calls: try once more
         try:
             return client.activate(fields).body["window"], True
@@ -416,8 +416,9 @@ def resolve(command: Sequence[str]) -> str | None:
 
 
 def terminal_sent_it() -> bool:
-    """Tell whether a SIGINT most likely came from the terminal (Ctrl-C), which signals our whole
-    foreground process group, the command included, so forwarding it would deliver it twice."""
+    """Tell whether a SIGINT most likely came from the terminal (Ctrl-C), not from a process."""
+    # The terminal signals the whole foreground process group, the command included: forwarding
+    # that SIGINT would deliver it twice. A CI runner signals pausa alone (no terminal there).
     if not hasattr(os, "tcgetpgrp"):
         return False
     for descriptor in (0, 1, 2):
@@ -525,6 +526,7 @@ def command_run(client: PausaClient, args: argparse.Namespace) -> int:
 
 
 def positive_seconds(text: str) -> float:
+    """Read --timeout: a number of seconds, above 0 and at most 600."""
     try:
         value = float(text)
     except ValueError:
@@ -535,6 +537,7 @@ def positive_seconds(text: str) -> float:
 
 
 def window_id_type(text: str) -> int:
+    """Read a window id: a positive whole number."""
     if not text.isdigit() or not 1 <= int(text) <= 2**63 - 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a window id (a positive number)")
     return int(text)
@@ -573,6 +576,7 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the command line: the connection options, then one subcommand per action."""
     parser = argparse.ArgumentParser(
         prog="pausa",
         description="Drive a running Pausa's maintenance mode from a deploy pipeline.",

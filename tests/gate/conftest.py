@@ -56,10 +56,7 @@ class RunningPausa:
         return env
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60, **extra: str):
-        """Run `python -m pausa_gate.cli ARGS` to completion; return the CompletedProcess.
-
-        Whatever happened, the token must never be printed.
-        """
+        """Run `python -m pausa_gate.cli ARGS` to completion, checking it never prints the token."""
         done = pausa_cli(*args, env=env or self.env(**extra), timeout=timeout)
         assert self.token not in done.stdout + done.stderr, "the CLI printed the token"
         return done
@@ -117,8 +114,7 @@ def serve(app) -> tuple[str, callable]:
 
 @pytest.fixture
 def start_pausa(tmp_path) -> Iterator[callable]:
-    """Return a function that starts a real Pausa (SQLite in tmp, or TEST_DATABASE_URL) with an
-    admin-scoped token; every one started is stopped after the test."""
+    """Return a function that starts a real Pausa with an admin token; each is stopped after the test."""
     stops: list[callable] = []
 
     def start(**overrides) -> RunningPausa:
@@ -172,11 +168,10 @@ class Scripted:
 
 
 class ScriptedServer:
-    """A stand-in for Pausa that answers from a script and records what it was sent.
+    """Stand in for Pausa: answer from a script (the last answer repeats) and record each request."""
 
-    For what a real Pausa cannot be made to do on demand: 5xx, a Retry-After of our choosing,
-    a redirect, a hang, a body that is not JSON. The last answer repeats.
-    """
+    # For what a real Pausa cannot be made to do on demand: 5xx, a Retry-After of our choosing,
+    # a redirect, a hang, a body that is not JSON.
 
     def __init__(self, *answers: Scripted | str):
         self.answers = list(answers)
