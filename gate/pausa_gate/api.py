@@ -27,8 +27,10 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 # Short waits between attempts: a deploy pipeline should learn within seconds that Pausa is gone.
 BACKOFF_SECONDS = (0.25, 0.5, 1.0, 2.0)
-# A Retry-After longer than this is not waited for: the caller is told when to try again instead.
-MAX_RETRY_AFTER = 30.0
+# The longest wait before a retry. A 429 asking for longer is not retried (a retry before then is
+# refused for certain: the caller is told when to try again); a 5xx's Retry-After is a guess at an
+# outage's length, so its wait is cut to this and the call retried.
+MAX_RETRY_AFTER = 10.0
 # An admin API answer is a few kilobytes; refuse to hold more in memory.
 MAX_BODY_BYTES = 1_000_000
 
@@ -200,9 +202,9 @@ class PausaClient:
                     raise problem.final from None
                 delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 if problem.retry_after is not None:
-                    if problem.retry_after > MAX_RETRY_AFTER:
+                    if problem.retry_after > MAX_RETRY_AFTER and isinstance(problem.final, Refused):
                         raise problem.final from None
-                    delay = max(delay, problem.retry_after)
+                    delay = max(delay, min(problem.retry_after, MAX_RETRY_AFTER))
                 self._sleep(delay)
                 attempt += 1
 

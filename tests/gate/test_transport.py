@@ -65,6 +65,14 @@ def test_429_waits_for_retry_after():
     assert server.times[1] - server.times[0] >= 1.9
 
 
+def test_a_503_waits_for_its_retry_after_too():
+    down = Scripted(503, {"error": "unavailable", "message": "Database down."}, {"Retry-After": "1"})
+    with ScriptedServer(down, OFF) as server:
+        done = cli(server, "status")
+    assert done.returncode == 0, done.stderr
+    assert server.times[1] - server.times[0] >= 0.9
+
+
 def test_a_timeout_is_unreachable_and_not_retried():
     with ScriptedServer(HANG) as server:
         started = time.monotonic()
