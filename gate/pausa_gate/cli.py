@@ -430,13 +430,23 @@ def terminal_sent_it() -> bool:
     return False
 
 
+class NotStarted(Exception):
+    """The command could not be started (it exists, but exec refused it): nothing ran."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
 def run_command(command: Sequence[str]) -> int:
     """Run the command with our stdio, forwarding SIGINT and SIGTERM to it; return its exit code."""
     try:
         child = subprocess.Popen(list(command))  # noqa: S603 - running the operator's command is the point
     except OSError as error:
-        note(f"could not start {command[0]}: {error.strerror or error}")
-        return 126 if isinstance(error, PermissionError) else 127
+        # The shell's codes: 127 not found, 126 found but not runnable.
+        code = 127 if isinstance(error, FileNotFoundError) else 126
+        raise NotStarted(f"could not start {command[0]}: {error.strerror or error}", code) from None
 
     def forward(signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and terminal_sent_it():
@@ -473,6 +483,15 @@ def end_window(client: PausaClient, window_id: int) -> str:
     return f"maintenance is OFF (window {ended['id']} ended{duration(ended)})"
 
 
+def exit_code(error: ApiError | Failure) -> int:
+    """Return the exit code that says what kind of failure this is."""
+    if isinstance(error, Failure):
+        return error.code
+    if isinstance(error, BadInput):
+        return BAD_INPUT
+    return UNREACHABLE if isinstance(error, Unreachable) else REFUSED
+
+
 def command_run(client: PausaClient, args: argparse.Namespace) -> int:
     """Turn maintenance on, run the command, and turn it off when the command succeeds."""
     command = args.command
@@ -481,15 +500,15 @@ def command_run(client: PausaClient, args: argparse.Namespace) -> int:
         raise Failure(f"{problem}; maintenance was not touched.", BAD_INPUT)
     shown = one_line(shlex.join(command), 120)
     window_id: int | None = None
+    started = False
     try:
         window, started = turn_on(client, window_fields(args, reason=RUN_REASON))
     except BadInput:
         raise  # a typo in the deploy script: never run the command around it
     except (ApiError, Failure) as error:
-        code = error.code if isinstance(error, Failure) else (UNREACHABLE if isinstance(error, Unreachable)
-                                                               else REFUSED)
         if not args.run_anyway:
-            raise Failure(f"{error.message.rstrip('.')}; the command was not run.", code) from None
+            reason = error.message.rstrip(".")
+            raise Failure(f"{reason}; the command was not run.", exit_code(error)) from None
         note(f"could not turn maintenance on ({error.message.rstrip('.')}); running the command anyway "
              "(--run-anyway), without maintenance.")
     else:
@@ -497,7 +516,18 @@ def command_run(client: PausaClient, args: argparse.Namespace) -> int:
         state = "ON" if started else "already ON with these values"
         note(f"Maintenance is {state} ({describe(window, utcnow())}); running: {shown}")
 
-    code = run_command(command)
+    try:
+        code = run_command(command)
+    except NotStarted as problem:
+        if window_id is None or not started:
+            raise Failure(f"{problem.message}; maintenance was left as it was.", problem.code) from None
+        # Nothing ran, so nothing is half-done: end the window this run has just started.
+        try:
+            outcome = end_window(client, window_id)
+        except ApiError as error:
+            reason = error.message.rstrip(".")
+            outcome = f"maintenance is still ON (window {window_id}; end it with `pausa off`): {reason}"
+        raise Failure(f"{problem.message}; {outcome}.", problem.code) from None
 
     if window_id is None:
         note(f"the command exited with {code}; this run did not turn maintenance on, so it is left as is.")
@@ -510,7 +540,7 @@ def command_run(client: PausaClient, args: argparse.Namespace) -> int:
     try:
         outcome = end_window(client, window_id)
     except ApiError as error:
-        failed = UNREACHABLE if isinstance(error, Unreachable) else REFUSED
+        failed = exit_code(error)
         verdict = "succeeded" if code == 0 else f"failed (exit {code})"
         error_line(f"the command {verdict} but maintenance is still ON (window {window_id}): "
                    f"{error.message.rstrip('.')}. End it with `pausa off`.")

@@ -345,6 +345,17 @@ def test_run_a_missing_command_touches_nothing(pausa, tmp_path):
     assert pausa.windows() == []
 
 
+def test_run_a_command_the_system_cannot_start_ends_the_window_it_started(pausa, tmp_path):
+    program = tmp_path / "deploy"
+    program.write_bytes(b"\x7fELF not really\x00")  # executable, yet no program: exec refuses it
+    program.chmod(0o755)
+    done = pausa.cli("run", "--", str(program))
+    assert done.returncode == 126
+    assert "could not start" in done.stderr and "maintenance is OFF" in done.stderr
+    (window,) = pausa.windows()
+    assert window.status == "completed"
+
+
 def test_run_exits_non_zero_when_maintenance_cannot_be_ended(pausa, tmp_path):
     ready, go = tmp_path / "ready", tmp_path / "go"
     waits = (f"import os, time\nopen({str(ready)!r}, 'w').close()\n"
