@@ -33,13 +33,14 @@ from .api import (
     is_plain_http_to_another_host,
     normalise_base_url,
 )
+from .paths import normalise_path
+from .state import DEFAULT_MESSAGE
 
 DONE, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
 INTERRUPTED = 130
 
 # Pausa's own default message (app/maintenance/validation.py); a test keeps the two equal, so
 # `pausa on` without --message recognises the window it would have made.
-DEFAULT_MESSAGE = "We are performing scheduled maintenance and will be back shortly."
 # What Pausa gives a window for every option left out, to tell "the same window" from another.
 WINDOW_DEFAULTS: dict[str, Any] = {
     "message": DEFAULT_MESSAGE,
@@ -151,20 +152,6 @@ def utcnow() -> datetime:
 
 
 # -- comparing a window with the options given --------------------------------------------
-
-
-def normalise_path(path: str) -> str:
-    """Collapse empty, `.` and `..` segments as Pausa stores scope paths (app/maintenance/paths.py)."""
-    segments: list[str] = []
-    for segment in path.replace("\\", "/").split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if segments:
-                segments.pop()
-            continue
-        segments.append(segment)
-    return "/" + "/".join(segments)
 
 
 def _as_set(name: str, values: Sequence[str]) -> frozenset[str] | None:

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from pausa_gate.state import Actor
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.maintenance.state import Actor
 from app.models import MaintenanceWindow
 from app.services import tokens as token_service
 from tests.conftest import make_app

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.maintenance.validation import DEFAULT_MESSAGE
 from app.services import tokens as token_service
 from tests.gate.conftest import CHECK_ACTIVE, GATE_DIR, pausa_cli
 
@@ -180,7 +179,7 @@ def test_wrong_token_is_refused_with_1(pausa):
 
 
 def test_token_without_admin_scope_is_refused_with_1(pausa):
-    from app.maintenance.state import Actor
+    from pausa_gate.state import Actor
 
     with pausa.app.app_context():
         _, smoke = token_service.create_token("smoke", ["bypass"], Actor("cli:test"))
@@ -430,14 +429,6 @@ def wait_for(path, process, seconds: float = 20) -> None:
 
 
 # -- the package -------------------------------------------------------------------------------
-
-
-def test_default_message_is_pausas():
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys, pausa_gate.cli as cli; sys.stdout.write(cli.DEFAULT_MESSAGE)"],
-        env={"PYTHONPATH": str(GATE_DIR)}, capture_output=True, text=True, check=True,
-    )
-    assert probe.stdout == DEFAULT_MESSAGE
 
 
 def test_version_and_help_need_no_settings():
