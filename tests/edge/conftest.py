@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ import pytest
 from bench import edge_stack
 from bench.common import app_env, flask, gunicorn
 
-STATE_TTL = 0.5
+STATE_TTL = 0.25
 ALLOWLIST = "/webhooks,/healthz"
 PROXIES = ["nginx", "caddy"]
 # How fast the pages react in the browser test: the shop's watch.js and the maintenance page's poll.
@@ -55,17 +57,49 @@ class Pausa:
         return flask(self.env, *args)
 
     def on(self, *options: str) -> float:
-        """Start a window (`flask maintenance on`); return the moment the command finished."""
-        self.cli("maintenance", "on", "--message", "Deploying v2", "--eta", "30m", *options)
-        return time.monotonic()
+        """Start a window (`flask maintenance on`); return the moment the change was committed."""
+        return self.change("maintenance", "on", "--message", "Deploying v2", "--eta", "30m", *options)
 
     def off(self) -> float:
-        """End the window (`flask maintenance off`); return the moment the command finished."""
-        self.cli("maintenance", "off")
-        return time.monotonic()
+        """End the window (`flask maintenance off`); return the moment the change was committed."""
+        return self.change("maintenance", "off")
+
+    def change(self, *args: str) -> float:
+        """Run a CLI command that changes the state; return when its commit moved the state's version.
+
+        The command goes on for a while after its commit (audit, exit): timing from the commit,
+        seen in the database itself, is what a visitor would call "the switch".
+        """
+        database = self.env["DATABASE_URL"].removeprefix("sqlite:///")
+        before = state_version(database)
+        committed: list[float] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                if state_version(database) != before:
+                    committed.append(time.monotonic())
+                    return
+                time.sleep(0.002)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            self.cli(*args)
+            watcher.join(timeout=5)
+        finally:
+            done.set()
+        assert committed, f"flask {' '.join(args)} committed no change"
+        return committed[0]
 
     def bypass_link(self, base_url: str) -> str:
         return self.cli("maintenance", "bypass-link", "--base-url", base_url).strip().splitlines()[0]
+
+
+def state_version(database: str) -> int:
+    """Read the state's version from Pausa's SQLite file, read-only."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as connection:
+        return connection.execute("SELECT version FROM maintenance_state WHERE id = 1").fetchone()[0]
 
 
 @contextlib.contextmanager

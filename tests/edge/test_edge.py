@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import http.client
 import json
 import os
 import re
@@ -32,6 +33,8 @@ MAINTENANCE_H1 = "We’ll be right back"
 NOT_SAVED = "Your change was not saved"
 # How soon after the CLI's change every request through a proxy must follow it.
 PROPAGATION_BUDGET = 1.5
+# Where in a second the micro-cache test switches the window on (nginx counts whole seconds).
+MICRO_CACHE_PHASES = (0.0, 0.35, 0.7)
 
 
 @contextlib.contextmanager
@@ -208,21 +211,53 @@ def test_the_shop_answers_again_within_the_budget_after_the_window(pausa, edge):
     blocked = wait_for_status(edge.port, "/", 503, headers=PAGE)
     ended = pausa.off()
     back = wait_for_status(edge.port, "/", 200, headers=PAGE)
-    print(f"\n{edge.name}: blocked {blocked - started:.3f} s after `flask maintenance on` returned, "
-          f"the shop answered again {back - ended:.3f} s after `flask maintenance off` returned")
+    print(f"\n{edge.name}: blocked {blocked - started:.3f} s after `flask maintenance on` committed, "
+          f"the shop answered again {back - ended:.3f} s after `flask maintenance off` committed")
     assert back - ended <= PROPAGATION_BUDGET
 
 
 def test_the_micro_cache_never_lets_a_request_through_late(pausa, proxies):
-    """Hammer nginx while a window starts: after the budget, not one request reaches the shop."""
+    """Hammer nginx while a window starts: after the budget, not one request reaches the shop.
+
+    nginx keeps a cached answer for whole seconds, so how late the last request gets through
+    depends on where in its second the switch falls: switch at several points of the second.
+    """
     nginx = proxies["nginx"]
+    worst = 0.0
+    for phase in MICRO_CACHE_PHASES:
+        checks_before = pausa_checks(pausa)
+        with hammering(nginx.port) as samples:
+            time.sleep(2.0)
+            warm = len(samples)
+            checks_warm = pausa_checks(pausa) - checks_before
+            time.sleep((phase - time.time()) % 1.0)  # start the command at this point of a second
+            switched = pausa.on("--mode", "full")
+            time.sleep(PROPAGATION_BUDGET + 1.5)
+        pausa.off()
+        late = [sent - switched for sent, status in samples if status == 200 and sent > switched]
+        after_budget = [(round(sent - switched, 3), status) for sent, status in samples
+                        if sent > switched + PROPAGATION_BUDGET and status != 503]
+        last = max(late, default=0.0)
+        worst = max(worst, last)
+        print(f"\nnginx micro-cache, switch at {phase:.2f} of a second: {warm} requests in 2 s with no "
+              f"window reached Pausa {checks_warm} times; the last request let through was sent "
+              f"{last:.3f} s after `flask maintenance on` committed ({len(samples)} requests)")
+        assert warm > 200
+        assert checks_warm < warm / 10, "the micro-cache did not answer most checks"
+        assert not after_budget, after_budget[:5]
+        assert any(sent > switched + PROPAGATION_BUDGET for sent, _ in samples)
+        wait_for_status(nginx.port, "/", 200, headers=PAGE)
+    print(f"nginx micro-cache: worst {worst:.3f} s (budget {PROPAGATION_BUDGET} s)")
+
+
+@contextlib.contextmanager
+def hammering(port: int, connections: int = 8) -> Iterator[list[tuple[float, int]]]:
+    """GET / on `connections` keep-alive connections until the block ends; yield (sent, status) samples."""
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
 
     def hammer() -> None:
-        import http.client
-
-        connection = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         while not stop.is_set():
             sent = time.monotonic()
             connection.request("GET", "/", headers=PAGE)
@@ -230,30 +265,15 @@ def test_the_micro_cache_never_lets_a_request_through_late(pausa, proxies):
             answer.read()
             samples.append((sent, answer.status))
 
-    checks_before = pausa_checks(pausa)
-    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(8)]
+    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(connections)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(2.0)
-        warm = len(samples)
-        checks_warm = pausa_checks(pausa) - checks_before
-        switched = pausa.on("--mode", "full")
-        time.sleep(PROPAGATION_BUDGET + 2.0)
+        yield samples
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=15)
-    late = [sent - switched for sent, status in samples if status == 200 and sent > switched]
-    after_budget = [(sent - switched, status) for sent, status in samples
-                    if sent > switched + PROPAGATION_BUDGET and status != 503]
-    print(f"\nnginx micro-cache: {warm} requests in 2 s with no window reached Pausa {checks_warm} times; "
-          f"the last request let through was sent {max(late, default=0.0):.3f} s after "
-          f"`flask maintenance on` returned; {len(samples)} requests in all")
-    assert warm > 200
-    assert checks_warm < warm / 10, "the micro-cache did not answer most checks"
-    assert not after_budget, after_budget[:5]
-    assert any(sent > switched + PROPAGATION_BUDGET for sent, _ in samples)
 
 
 def pausa_checks(pausa: Pausa) -> int:
