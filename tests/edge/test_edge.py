@@ -88,6 +88,10 @@ def test_full_window_blocks_like_the_in_app_gate(pausa, edge):
         page = request(edge.port, "/account?tab=orders", headers=PAGE)
         assert_blocked(page, "text/html")
         assert MAINTENANCE_H1 in page.text
+        # watch.js asks with HEAD whether the page it is on is blocked now.
+        head = request(edge.port, "/account?tab=orders", "HEAD", PAGE)
+        assert_blocked(head, "text/html")
+        assert head.body == b""
 
         api = request(edge.port, "/api/orders")
         assert_blocked(api, "application/json")
