@@ -49,6 +49,8 @@ from bench.common import (
 )
 
 PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+CHECK_HEADERS = {**PAGE, "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/", "X-Forwarded-Host": "127.0.0.1",
+                 "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}
 WARMUP_SECONDS = 1.0
 SHOP_WORKERS, SHOP_THREADS = 2, 4
 CONFIGURATIONS = ["nginx, plain", "nginx, gate", "nginx, gate, no cache", "Caddy, plain", "Caddy, gate"]
@@ -75,11 +77,12 @@ def _milliseconds(text: str) -> float:
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
-def wrk_latency(url: str, seconds: float, connections: int, threads: int = 2) -> Run:
+def wrk_latency(url: str, seconds: float, connections: int, threads: int = 2,
+                headers: dict[str, str] | None = None) -> Run:
     """Run wrk with --latency; return requests/second and the p50/p99 latencies."""
     threads = min(threads, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
-    for key, value in PAGE.items():
+    for key, value in (headers or PAGE).items():
         command += ["-H", f"{key}: {value}"]
     done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
     out = done.stdout
@@ -153,6 +156,13 @@ def run_rounds(directory: Path) -> dict[str, list]:
             print(f"  round {round_number + 1}/{ROUNDS}:", flush=True)
             for name in order:
                 _measure(name, proxies[name].port, figures, round_number == 0, processes)
+        # Context for Caddy's figure: it asks Pausa about every request, so this is its ceiling.
+        check = wrk_latency(f"{pausa.base}/gate/check", SECONDS, CONNECTIONS, headers=CHECK_HEADERS)
+        if check.non_2xx_3xx or check.socket_errors:
+            raise RuntimeError(f"/gate/check alone: {check.non_2xx_3xx} bad statuses, "
+                               f"{check.socket_errors} socket errors")
+        print(f"  Pausa's /gate/check alone (as Caddy asks it, no window): {check.rps:.0f} req/s, "
+              f"p99 {check.p99_ms:.2f} ms at -c{CONNECTIONS}", flush=True)
     return figures
 
 

@@ -126,7 +126,8 @@ def test_nothing_a_client_sends_widens_access(pausa, edge):
         }
         assert_blocked(request(edge.port, "/account", "POST", {**forged, **FORM}, b"name=x"), "text/html")
         assert_blocked(request(edge.port, "/admin", headers=forged), "text/html")
-        for path in ("/webhooksx", "/webhooks/../account", "/healthz/../admin", "/Account"):
+        for path in ("/webhooksx", "/webhooks/../account", "/healthz/../admin", "/webhooks/%2e%2e/account",
+                     "/webhooks%2F..%2Faccount", "//webhooks/../account"):
             assert_blocked(request(edge.port, path, headers=PAGE), "text/html")
 
 
