@@ -10,8 +10,8 @@ workers) run once; in front of them, side by side:
   Caddy, plain             bench/edge-plain.Caddyfile
 
 Each round measures every configuration one after the other (the order flips every round, so
-slow drift of the machine hits both sides of a ratio alike), twice: throughput with wrk
--c BENCH_CONNECTIONS, and latency with one connection (wrk -c1 --latency: no queueing, so the
+slow drift of the machine hits both sides of a ratio alike): first throughput with wrk
+-c BENCH_CONNECTIONS, then latency with one connection (wrk -c1 --latency: no queueing, so the
 difference is what the gate adds to one request). Each ratio and added latency is the median
 of its per-round figures, printed with the range over the rounds:
   - nginx gate / nginx plain, requests/second       budget >= 0.8
@@ -105,23 +105,22 @@ def _check(name: str, port: int) -> None:
         raise RuntimeError(f"{name} on :{port} does not serve the shop: {status} {body[:200]!r}")
 
 
-def _measure(name: str, port: int, figures: dict[str, list], warm: bool, processes: list) -> None:
+def _measure(name: str, port: int, connections: int, figures: dict[str, list], warm: bool,
+             processes: list) -> Run:
     url = f"http://127.0.0.1:{port}/"
     if warm:
-        wrk_latency(url, WARMUP_SECONDS, CONNECTIONS)
+        wrk_latency(url, WARMUP_SECONDS, connections)
     with foreign_cpu({process.process.pid for process in processes}) as foreign:
-        loaded = wrk_latency(url, SECONDS, CONNECTIONS)
-        single = wrk_latency(url, SECONDS, 1)
+        run = wrk_latency(url, SECONDS, connections)
     for process in processes:
         process.check_alive()
-    for run in (loaded, single):
-        if run.non_2xx_3xx or run.socket_errors:
-            raise RuntimeError(f"{name}: {run.non_2xx_3xx} bad statuses, {run.socket_errors} socket errors")
+    if run.non_2xx_3xx or run.socket_errors:
+        raise RuntimeError(f"{name}: {run.non_2xx_3xx} bad statuses, {run.socket_errors} socket errors")
     figures.setdefault("foreign CPU", []).append(foreign["share"])
-    figures.setdefault(name, []).append((loaded, single))
-    print(f"    {name:<22} {loaded.rps:8.0f} req/s (p99 {loaded.p99_ms:6.2f} ms at -c{CONNECTIONS})   "
-          f"one connection: p50 {single.p50_ms:5.2f} ms, p99 {single.p99_ms:5.2f} ms   "
-          f"other processes {foreign['share']:4.0%} CPU", flush=True)
+    figures.setdefault((name, connections), []).append(run)
+    print(f"    {name:<22} -c{connections:<3} {run.rps:8.0f} req/s   p50 {run.p50_ms:6.2f} ms   "
+          f"p99 {run.p99_ms:6.2f} ms   other processes {foreign['share']:4.0%} CPU", flush=True)
+    return run
 
 
 def run_rounds(directory: Path) -> dict[str, list]:
@@ -154,8 +153,10 @@ def run_rounds(directory: Path) -> dict[str, list]:
         for round_number in range(ROUNDS):
             order = CONFIGURATIONS if round_number % 2 == 0 else CONFIGURATIONS[::-1]
             print(f"  round {round_number + 1}/{ROUNDS}:", flush=True)
-            for name in order:
-                _measure(name, proxies[name].port, figures, round_number == 0, processes)
+            # Throughput first, then latency, so the runs a difference compares follow each other.
+            for connections in (CONNECTIONS, 1):
+                for name in order:
+                    _measure(name, proxies[name].port, connections, figures, round_number == 0, processes)
         # Context for Caddy's figure: it asks Pausa about every request, so this is its ceiling.
         check = wrk_latency(f"{pausa.base}/gate/check", SECONDS, CONNECTIONS, headers=CHECK_HEADERS)
         if check.non_2xx_3xx or check.socket_errors:
@@ -166,19 +167,20 @@ def run_rounds(directory: Path) -> dict[str, list]:
     return figures
 
 
-def _spread(rounds: list[float], digits: int = 3) -> str:
-    return f"rounds {min(rounds):.{digits}f}..{max(rounds):.{digits}f}" if len(rounds) > 1 else "1 round"
+def _spread(rounds: list[float], digits: int = 3, unit: str = "") -> str:
+    if len(rounds) < 2:
+        return "1 round"
+    return f"rounds {min(rounds):.{digits}f}..{max(rounds):.{digits}f}{unit}"
 
 
 def compare(figures: dict[str, list], gate: str, plain: str) -> tuple[float, list[float], float, float,
                                                                         list[float]]:
     """Throughput ratio and the added p50/p99 latency with one connection, medians over the rounds."""
-    ratios = [with_gate[0].rps / without[0].rps for with_gate, without in zip(figures[gate], figures[plain],
-                                                                               strict=True)]
-    added_p50 = [with_gate[1].p50_ms - without[1].p50_ms
-                 for with_gate, without in zip(figures[gate], figures[plain], strict=True)]
-    added_p99 = [with_gate[1].p99_ms - without[1].p99_ms
-                 for with_gate, without in zip(figures[gate], figures[plain], strict=True)]
+    loaded = list(zip(figures[(gate, CONNECTIONS)], figures[(plain, CONNECTIONS)], strict=True))
+    single = list(zip(figures[(gate, 1)], figures[(plain, 1)], strict=True))
+    ratios = [with_gate.rps / without.rps for with_gate, without in loaded]
+    added_p50 = [with_gate.p50_ms - without.p50_ms for with_gate, without in single]
+    added_p99 = [with_gate.p99_ms - without.p99_ms for with_gate, without in single]
     return statistics.median(ratios), ratios, statistics.median(added_p50), statistics.median(added_p99), \
         added_p99
 
@@ -194,7 +196,7 @@ def results_from(figures: dict[str, list]) -> list[Result]:
                                ("Caddy", "Caddy, gate", "Caddy, plain")):
         ratio, ratios, p50, p99, p99s = compare(figures, gate, plain)
         print(f"    {label:<22} throughput {ratio:.3f} ({_spread(ratios)}); added latency, one connection: "
-              f"p50 {p50:+.2f} ms, p99 {p99:+.2f} ms ({_spread(p99s, 2)} ms)")
+              f"p50 {p50:+.2f} ms, p99 {p99:+.2f} ms ({_spread(p99s, 2, ' ms')})")
         informational = label != "nginx"
         suffix = " (info)" if informational else ""
         results.append(Result(
@@ -204,7 +206,7 @@ def results_from(figures: dict[str, list]) -> list[Result]:
         ))
         results.append(Result(
             f"p99 added latency through {label} <= {ADDED_P99_MS:g} ms{suffix}",
-            f"{p99:+.2f} ms (p50 {p50:+.2f} ms; {_spread(p99s, 2)} ms)",
+            f"{p99:+.2f} ms (p50 {p50:+.2f} ms; {_spread(p99s, 2, ' ms')})",
             "INFO" if informational else verdict(p99 <= ADDED_P99_MS),
             "wrk -c1 --latency: gate minus plain, same round",
         ))
