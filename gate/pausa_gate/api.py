@@ -162,9 +162,10 @@ class PausaClient:
         """Change the active window's fields (only those given)."""
         return self._expect(self.request("PATCH", MAINTENANCE, fields), "window")
 
-    def end(self) -> Answer:
-        """End the active window now."""
-        return self._expect(self.request("DELETE", MAINTENANCE), "window")
+    def end(self, window_id: int | None = None) -> Answer:
+        """End the active window now; with `window_id`, only if it is that window (else 409)."""
+        path = MAINTENANCE if window_id is None else f"{MAINTENANCE}?window={int(window_id)}"
+        return self._expect(self.request("DELETE", path), "window")
 
     def windows(self) -> Answer:
         """List the most recent windows, newest first."""

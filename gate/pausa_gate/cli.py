@@ -455,17 +455,16 @@ def run_command(command: Sequence[str]) -> int:
 
 def end_window(client: PausaClient, window_id: int) -> str:
     """End the window `pausa run` started (or continued), and only that one; return what happened."""
-    window = client.status().body.get("window")
-    if window is None:
-        return "maintenance was already OFF"
-    if window.get("id") != window_id:
-        return (f"window {window_id} is over, and window {window.get('id')} (not this run's) is active: "
-                "left ON")
     try:
-        ended = client.end().body["window"]
+        # Pausa ends it only if it is still the active one: no race with someone starting another.
+        ended = client.end(window_id).body["window"]
     except Refused as refusal:
         if refusal.status == 404 and refusal.answer.error_code == "not_found":
             return "maintenance was already OFF"
+        if refusal.status == 409:
+            active = client.status().body.get("window") or {}
+            return (f"window {window_id} is over, and window {active.get('id')} (not this run's) is active: "
+                    "left ON")
         raise
     return f"maintenance is OFF (window {ended['id']} ended{duration(ended)})"
 
