@@ -3,7 +3,7 @@
     make bench                                     # everything (about 6 minutes)
     BENCH_SECONDS=2 BENCH_ROUNDS=1 BENCH_TOGGLES=10 BENCH_SQL_SECONDS=1 BENCH_COLD_REPEATS=1 make bench
     BENCH_ONLY=sql,propagation .venv/bin/python -m bench
-    .venv/bin/python -m bench.webhooks   # one part alone (also bench.gate, .sql, .propagation, .notify)
+    .venv/bin/python -m bench.webhooks   # one part alone (also .gate, .sql, .propagation, .notify, .edge)
 
 Settings (environment):
     BENCH_SECONDS=5        each wrk run            BENCH_CONNECTIONS=16   wrk connections
@@ -16,7 +16,7 @@ Settings (environment):
     MAINTENANCE_STATE_TTL=1.0 (passed to the app)
     BENCH_NOTIFY_SUBSCRIBERS=10000, BENCH_NOTIFY_LATENCY=0 (seconds added to each fake SendGrid call)
     BENCH_WEBHOOK_RATE=200, BENCH_WEBHOOK_SECONDS=10, BENCH_WEBHOOK_WORKERS=2, BENCH_WEBHOOK_SENDERS=32
-    BENCH_ONLY=sql,gate,propagation,notify,webhooks,outage   BENCH_STRICT=1 (exit 1 on any MISS)
+    BENCH_ONLY=sql,gate,propagation,notify,webhooks,outage,edge   BENCH_STRICT=1 (exit 1 on any MISS)
     BENCH_OUTAGE_SECONDS=60  each database fault (cut, then hang) with every worker restarted halfway
     BENCH_RETRIES=1        run a part that crashed (e.g. a gunicorn killed by a neighbour) again
 
@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 
-from bench import embedded, gate, notify, outage, propagation, sql, webhooks
+from bench import edge, embedded, gate, notify, outage, propagation, sql, webhooks
 from bench.common import (
     CONNECTIONS,
     ROOT,
@@ -48,7 +48,7 @@ from bench.common import (
 
 RETRIES = int(os.environ.get("BENCH_RETRIES", "1"))  # a part that crashed (machine shared) runs again
 PARTS = {"sql": sql.run, "gate": gate.run, "propagation": propagation.run, "notify": notify.run,
-         "webhooks": webhooks.run, "outage": outage.run, "embedded": embedded.run}
+         "webhooks": webhooks.run, "outage": outage.run, "edge": edge.run, "embedded": embedded.run}
 NOT_MEASURED: list[Result] = []  # every SPEC §11 budget has a benchmark now
 
 
@@ -80,7 +80,7 @@ def main() -> int:
     unknown = [part for part in only if part not in PARTS]
     if unknown:
         sys.exit(f"BENCH_ONLY: unknown part(s) {unknown}; choose from {list(PARTS)}")
-    if "gate" in only and shutil.which("wrk") is None:
+    if {"gate", "edge"} & set(only) and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     print(f"Pausa benchmarks — {describe_tree()}")
     print(f"{os.cpu_count()} CPUs; wrk -c{CONNECTIONS} {SECONDS:g} s x {ROUNDS} rounds; "

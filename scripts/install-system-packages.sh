@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite and the benchmarks need, once: Chromium for the
 # browser tests (Playwright drives Debian's build; it cannot download its own), nginx for the
-# front-proxy tests, caddy for the edge recipes, wrk for `make bench`. Called by `make test`
+# front-proxy tests, caddy for the edge recipes, envsubst (gettext-base) to fill the nginx edge
+# recipe as its README says, wrk for `make bench`. Called by `make test`
 # and by CI; does nothing when everything is already there.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 command -v wrk >/dev/null 2>&1 || needed+=(wrk)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || needed+=(nginx)
 command -v caddy >/dev/null 2>&1 || needed+=(caddy)
+command -v envsubst >/dev/null 2>&1 || needed+=(gettext-base)
 [ ${#needed[@]} -eq 0 ] && exit 0
 
 echo "installing system packages: ${needed[*]}"

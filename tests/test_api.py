@@ -203,3 +203,16 @@ def test_windows_list(client, bearer):
     listed = client.get(URL + "/windows", headers=bearer).json["windows"]
     assert [w["message"] for w in listed] == ["second", "first"]
     assert [w["status"] for w in listed] == ["active", "completed"]
+
+
+def test_ending_a_named_window_never_ends_another(client, bearer):
+    started = client.post(URL, json={"message": "Mine"}, headers=bearer).json["window"]["id"]
+    other = client.delete(f"{URL}?window={started + 1}", headers=bearer)
+    assert other.status_code == 409 and "left on" in other.json["message"]
+    assert client.get(URL, headers=bearer).json["active"] is True
+    for bad in ("abc", "-1"):  # state changes are limited to 5 a minute per actor
+        refused = client.delete(f"{URL}?window={bad}", headers=bearer)
+        assert refused.status_code == 400 and "window" in refused.json["fields"], bad
+    assert client.get(URL, headers=bearer).json["active"] is True
+    ended = client.delete(f"{URL}?window={started}", headers=bearer)
+    assert ended.status_code == 200 and ended.json["active"] is False

@@ -141,7 +141,12 @@ def update() -> Response:
 @bp.delete("/maintenance")
 @state_change_limit
 def end() -> Response:
-    return _changed(maintenance_service.end_window(g.actor))
+    """End the active window; `?window=ID` ends it only if it is that one (409 otherwise)."""
+    raw = request.args.get("window")
+    if raw is not None and not (raw.isdigit() and 0 < int(raw) < 2**31):
+        raise ValidationError({"window": "Give the id of the window to end, a whole number."})
+    window_id = int(raw) if raw is not None else None
+    return _changed(maintenance_service.end_window(g.actor, window_id=window_id))
 
 
 @bp.get("/maintenance/windows")

@@ -22,8 +22,7 @@ from pausa_gate.state import ANONYMOUS, GateState, RequestFacts
 
 CHECK_PATH = "/gate/check"
 PAGE_PATH = "/gate/page"
-# How long a proxy may reuse "everyone passes" (nginx's X-Accel-Expires, whole seconds):
-# a window switched on is enforced at the edge at most this much later.
+# "Everyone passes" is reusable by a proxy only while it holds for a while yet (seconds).
 ALLOW_ALL_SECONDS = 1
 
 
@@ -69,8 +68,11 @@ def check(
         if page:
             return Answer(307, [("Location", retry_location(ask.uri)), ("Cache-Control", "no-store")])
         if seconds_everyone_passes(state, now) > 2 * ALLOW_ALL_SECONDS:
-            # Every request is allowed for a while: a proxy may reuse this answer for any request.
-            return Answer(200, [("X-Accel-Expires", str(ALLOW_ALL_SECONDS)), ("Cache-Control", "no-store")])
+            # Every request is allowed for a while: a proxy may reuse this answer for any request,
+            # until the end of this second. nginx counts whole seconds: a relative "1" could keep
+            # it up to two seconds; an absolute time ends it with the current second.
+            until = f"@{int(now.timestamp())}"
+            return Answer(200, [("X-Accel-Expires", until), ("Cache-Control", "no-store")])
         return Answer(200, [("Cache-Control", "no-store")])
     if blocked_status == 401 and not page:
         return Answer(401, [("Cache-Control", "no-store"), ("X-Maintenance", "active")])

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pausa_gate.paths import normalise_path
-from pausa_gate.state import ROLES, Mode, Reason
+from pausa_gate.state import DEFAULT_MESSAGE, ROLES, Mode, Reason
 from pausa_gate.windows import parse_moment
 
 MESSAGE_MAX = 500
@@ -25,7 +25,6 @@ MAX_MINUTES = 7 * 24 * 60
 # year covers any real plan, and refusing more catches typos like 2062 for 2026 (docs/errors.md).
 MAX_AHEAD = timedelta(days=365)
 INVALID_TEXT = "Contains invalid characters (such as a NUL byte); remove them."
-DEFAULT_MESSAGE = "We are performing scheduled maintenance and will be back shortly."
 
 FIELDS = (
     "message",

@@ -177,11 +177,19 @@ def update_window(
 
 
 def end_window(
-    actor: Actor, how: str = "manual", now: datetime | None = None, late: dict[str, Any] | None = None
+    actor: Actor, how: str = "manual", now: datetime | None = None, late: dict[str, Any] | None = None,
+    window_id: int | None = None,
 ) -> MaintenanceWindow:
-    """End the active window now (or at `now`, for an end made while the database was down)."""
+    """End the active window now (or at `now`, for an end made while the database was down).
+
+    With `window_id`, end it only if it is that window: a deploy ends the window it started,
+    never one someone else started meanwhile (a 409 then).
+    """
     now = now or utcnow()
     window = _lock_active_window(now)
+    if window_id is not None and window.id != window_id:
+        db.session.rollback()
+        raise Conflict(f"Window {window_id} is not the active one (window {window.id} is); it was left on.")
     window.status = Status.COMPLETED.value
     window.ended_at = now
     window.ended_by = actor.name

@@ -80,6 +80,9 @@ class GateState:
     pending: bool = False
 
 
+DEFAULT_MESSAGE = "We are performing scheduled maintenance and will be back shortly."
+"""What a window says when its author gave no message (the server, and the CLI comparing windows)."""
+
 UNKNOWN_WINDOW_ID = -1
 """The id of the stand-in window: real windows are numbered from 1, the unsaved preview is 0."""
 
