@@ -131,6 +131,8 @@ class Pausa:
 def pausa_env(workdir: Path, **extra: str) -> dict[str, str]:
     return app_env(
         f"sqlite:///{workdir / 'pausa.db'}",
+        # This checkout's gate first, whatever pausa-gate the environment has installed.
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "gate"), os.environ.get("PYTHONPATH", "")])),
         MAINTENANCE_STATE_REFRESH="background",
         MAINTENANCE_STATE_FILE=str(workdir / "pausa-state.json"),
         MAINTENANCE_ALLOWLIST=ALLOWLIST,
@@ -188,7 +190,8 @@ def host_env(pausa_url: str, token: str, state_file: Path | None, fail_mode: str
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(HOSTS_DIR), env.get("PYTHONPATH", "")])),
+        # This checkout's gate first, whatever pausa-gate the environment has installed.
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HOSTS_DIR), str(ROOT / "gate"), env.get("PYTHONPATH", "")])),
         PYTHONDONTWRITEBYTECODE="1",
         PAUSA_URL=pausa_url,
         PAUSA_TOKEN=token,
