@@ -149,7 +149,11 @@ class PausaGate:
     restart while Pausa is down enforces it at once) and `fail_mode` to PAUSA_FAIL_MODE
     (`closed`, the default: a generic 503 page while nothing at all is known; `open`: let
     requests through). `viewer(environ)` returns the visitor's role in the host app (a
-    string, a `Viewer`, or None when anonymous), so its own staff pass as the window allows.
+    string, a `Viewer`, or None when anonymous), so its own staff pass as the window allows;
+    it is asked only about requests a window blocks. Options: `timeout` (seconds a silent
+    Pausa is waited for beyond the long poll, 5), `boot_wait` (how long the first request of
+    a process that knows nothing waits for the feed, 2) and `proxy_timeout` (each read of
+    a /_pausa/ request forwarded to Pausa, 10).
     """
 
     def __init__(
