@@ -47,6 +47,10 @@ from bench.common import (
 from tests.gate.hosts.servers import PAGE, Running, pausa_running, propagation, settled, start_host, wait_for
 
 WARMUP_SECONDS = 1.0
+# wrk connections: with 16, the host app's two gunicorn workers often split them unevenly (most on one
+# worker), so one run's requests/second is one worker's or two's whatever the gate does; 4x as many
+# spread evenly enough for a ratio within a few percent.
+WRK_CONNECTIONS = 4 * CONNECTIONS
 PROPAGATION_BUDGET = 1.5
 
 
@@ -54,9 +58,9 @@ def _measure(name: str, server: Running, figures: dict[str, list[float]], warm: 
              servers: list[Running]) -> None:
     url = server.base + "/"
     if warm:
-        wrk(url, WARMUP_SECONDS, PAGE)
+        wrk(url, WARMUP_SECONDS, PAGE, connections=WRK_CONNECTIONS)
     with foreign_cpu({running.process.pid for running in servers}) as foreign:
-        run = wrk(url, SECONDS, PAGE)
+        run = wrk(url, SECONDS, PAGE, connections=WRK_CONNECTIONS)
     for running in servers:
         running.check_alive()
     if run.non_2xx_3xx:
@@ -176,7 +180,7 @@ def results_from(figures: dict[str, list[float]], switches: dict[str, list[float
 
 def run() -> list[Result]:
     section(f"Embedded gate: Flask host app under gunicorn (2 workers) with and without PausaGate "
-            f"(wrk -t2 -c{CONNECTIONS} -d{SECONDS:g}s, {ROUNDS} interleaved rounds); "
+            f"(wrk -t2 -c{WRK_CONNECTIONS} -d{SECONDS:g}s, {ROUNDS} interleaved rounds); "
             f"{max(2, TOGGLES)} switches without Redis")
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(workdir("embedded"))
