@@ -1,4 +1,4 @@
-"""Real-browser fixtures: the app on a live server and a headless Chromium driven by Playwright.
+"""Real-browser fixtures (Chromium itself is shared with tests/edge: tests/support/browser.py): the app on a live server and a headless Chromium driven by Playwright.
 
 The browser is the system Chromium (``playwright install`` cannot download here). If it is
 missing the tests fail loudly: a skipped browser suite would hide a broken maintenance flow.
@@ -6,7 +6,6 @@ missing the tests fail loudly: a skipped browser suite would hide a broken maint
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,15 +21,6 @@ from app.maintenance.validation import validate_window
 from app.services import maintenance as maintenance_service
 from tests.conftest import PASSWORD, USERS, make_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Fast polls so a page reacts within about a second, and no state caching between requests.
 LIVE_OVERRIDES = {
     "BANNER_POLL_SECONDS": 1,
@@ -78,12 +68,6 @@ def serve(app: Flask) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{server.server_port}", stop
 
 
-def launch_chromium(playwright):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: the browser tests cannot run", pytrace=False)
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     database = tmp_path_factory.mktemp("browser") / "pausa.db"
@@ -108,21 +92,6 @@ def _no_maintenance_leaks(request):
     yield
     if server.is_active():
         server.end()
-
-
-@pytest.fixture(scope="session")
-def playwright_driver():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_driver):
-    browser = launch_chromium(playwright_driver)
-    yield browser
-    browser.close()
 
 
 def sign_in(page, base_url: str, role: str = "admin") -> None:

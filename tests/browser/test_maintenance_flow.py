@@ -7,7 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import launch_chromium, sign_in
+from tests.support.browser import launch_chromium
+
+from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 

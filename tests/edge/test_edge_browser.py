@@ -8,9 +8,7 @@ that URL and the shop's page is back. Nothing is done in the browser after the f
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
-from tests.browser.conftest import launch_chromium
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -20,17 +18,9 @@ SHOP_H1 = "Your account"
 REACTION_MS = 10_000
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
-
-
-def test_an_open_shop_page_turns_into_the_maintenance_page_and_back(chromium, pausa, proxies):
+def test_an_open_shop_page_turns_into_the_maintenance_page_and_back(browser, pausa, proxies):
     nginx = proxies["nginx"]
-    context = chromium.new_context()
+    context = browser.new_context()
     try:
         page = context.new_page()
         documents: list[tuple[str, int]] = []
