@@ -16,7 +16,7 @@ Settings (environment):
     MAINTENANCE_STATE_TTL=1.0 (passed to the app)
     BENCH_NOTIFY_SUBSCRIBERS=10000, BENCH_NOTIFY_LATENCY=0 (seconds added to each fake SendGrid call)
     BENCH_WEBHOOK_RATE=200, BENCH_WEBHOOK_SECONDS=10, BENCH_WEBHOOK_WORKERS=2, BENCH_WEBHOOK_SENDERS=32
-    BENCH_ONLY=sql,gate,propagation,notify,webhooks,outage,edge   BENCH_STRICT=1 (exit 1 on any MISS)
+    BENCH_ONLY=sql,gate,propagation,notify,webhooks,outage,edge,embedded   BENCH_STRICT=1 (exit 1 on any MISS)
     BENCH_OUTAGE_SECONDS=60  each database fault (cut, then hang) with every worker restarted halfway
     BENCH_RETRIES=1        run a part that crashed (e.g. a gunicorn killed by a neighbour) again
 
@@ -80,7 +80,7 @@ def main() -> int:
     unknown = [part for part in only if part not in PARTS]
     if unknown:
         sys.exit(f"BENCH_ONLY: unknown part(s) {unknown}; choose from {list(PARTS)}")
-    if {"gate", "edge"} & set(only) and shutil.which("wrk") is None:
+    if {"gate", "edge", "embedded"} & set(only) and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     print(f"Pausa benchmarks — {describe_tree()}")
     print(f"{os.cpu_count()} CPUs; wrk -c{CONNECTIONS} {SECONDS:g} s x {ROUNDS} rounds; "

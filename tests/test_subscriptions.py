@@ -438,3 +438,20 @@ def test_the_dashboard_shows_subscribers_and_the_last_deliveries(app, client, au
     panel = panel[:panel.index("</section>")]
     assert re.search(r"queued</dt><dd>4<", panel) and re.search(r"sent</dt><dd>0<", panel)
     assert "queued</dt>" not in html[html.index('id="subscribers-panel"'):html.index('id="deliveries-panel"')]
+
+
+def test_the_protected_sites_own_pages_may_post_the_form(tmp_path):
+    from pausa_gate.state import Actor
+
+    from app.maintenance.validation import validate_window
+    from app.services import maintenance as maintenance_service
+
+    app = make_app(tmp_path, GATE_SITE_URL="https://shop.example")
+    with app.app_context():
+        maintenance_service.activate_window(validate_window({}, utcnow()), Actor("t"))
+    client = app.test_client()
+    # Behind the shop's proxy the form is posted from the shop's pages to /_pausa/subscribe.
+    shop = client.post("/_pausa/subscribe", data={"email": "ana@example.com"}, headers={"Origin": "https://shop.example"})
+    assert shop.status_code == 200
+    other = client.post("/_pausa/subscribe", data={"email": "bo@example.com"}, headers={"Origin": "https://evil.example"})
+    assert other.status_code == 403

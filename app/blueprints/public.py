@@ -109,7 +109,7 @@ SUBSCRIBE_PARTIAL = "public/partials/subscribe.html"
 
 
 def _same_site() -> bool:
-    """Tell whether a POST came from a page of this site: Origin, else Referer, names our host.
+    """Tell whether a POST came from a page of this site (or GATE_SITE_URL's): Origin, else Referer.
 
     A request with neither (curl, a privacy extension) is let through: it carries no
     credentials this endpoint uses, and browsers send Origin on every cross-site POST.
@@ -117,7 +117,10 @@ def _same_site() -> bool:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if source is None:
         return True
-    return urlsplit(source).netloc.lower() == request.host.lower()
+    origin = urlsplit(source).netloc.lower()
+    # The form is also served on the protected system's own site, under the visitors' prefix.
+    site = urlsplit(current_app.config.get("GATE_SITE_URL") or "").netloc.lower()
+    return origin == request.host.lower() or (bool(site) and origin == site)
 
 
 def _subscribe_answer(status: int = 200, **context: object) -> Response:

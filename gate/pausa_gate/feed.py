@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -87,7 +87,8 @@ class Feed:
         state = unknown_state() if fail_mode == "closed" else GateState(stale=True)
         data = build(document.to_document(state), allowlist=(prefix,), prefix=prefix,
                      status_url=prefix + "/status.json", poll_range=(5, 30), fail_mode=fail_mode, pages={})
-        return cls.from_json(data)
+        # The document does not carry "unknown" or "stale" (a feed is always known): keep them here.
+        return replace(cls.from_json(data), state=state)
 
     def to_json(self) -> str:
         return dumps(self.data)

@@ -79,6 +79,7 @@ def test_a_feed_round_trips_and_refuses_what_it_cannot_trust():
 def test_knowing_nothing_follows_the_fail_mode(fail_mode, blocks):
     unknown = feed.Feed.unknown(fail_mode)
     assert bool(unknown.state.windows) is blocks
+    assert unknown.state.unknown is blocks and unknown.state.stale
     assert unknown.allowlist == ("/_pausa",)
 
 
