@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import BIN, ROOT, _die_with_parent, free_port, get
+from bench.common import BIN, ROOT, _die_with_parent, free_port, get, stop
 
 EXAMPLES = ROOT / "examples"
 SHOP_DIR = EXAMPLES / "shop"
@@ -102,19 +101,6 @@ def _answers(port: int, ready: Callable[[int], bool] | None) -> bool:
         return ready(port) if ready is not None else True
     except OSError:
         return False
-
-
-def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
-    """SIGTERM the program (it finishes in-flight requests), then kill whatever of its session is left."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=timeout)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)  # its own session: only its own children
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
+from .headers import weighted
 from .state import IpNetwork
 
 # Longest forwarded URI the edge check reads; longer is refused (400), never guessed at.
@@ -70,20 +71,10 @@ def prefers_json(accept: str) -> bool:
 
 def _media_ranges(accept: str) -> list[tuple[str, str, float]]:
     ranges = []
-    for part in accept.split(","):
-        media, _, parameters = part.strip().partition(";")
-        kind, _, subtype = media.strip().lower().partition("/")
-        if not kind or not subtype:
-            continue
-        quality = 1.0
-        for parameter in parameters.split(";"):
-            name, _, value = parameter.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = max(0.0, min(1.0, float(value)))
-                except ValueError:
-                    quality = 0.0
-        ranges.append((kind, subtype, quality))
+    for media, quality in weighted(accept):
+        kind, _, subtype = media.partition("/")
+        if kind and subtype:
+            ranges.append((kind, subtype, quality))
     return ranges
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from .headers import weighted
+
 LANGUAGES = ("en", "pt_BR")
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "pausa_lang"
@@ -22,29 +24,9 @@ def choose_language(accept_language: str | None, cookie: str | None = None) -> s
 def _from_accept(header: str) -> str:
     """Return the best language an Accept-Language header allows (cached: browsers send few values)."""
     best, best_quality = DEFAULT_LANGUAGE, 0.0
-    for tag, quality in _ranges(header):
+    for tag, quality in weighted(header):
         language = _ACCEPTED.get(tag) or _ACCEPTED.get(tag.split("-", 1)[0])
         # Of equal weights the first listed wins: browsers list languages in preference order.
         if language is not None and quality > best_quality:
             best, best_quality = language, quality
     return best
-
-
-def _ranges(header: str) -> list[tuple[str, float]]:
-    ranges = []
-    for part in header.split(","):
-        tag, _, parameters = part.strip().partition(";")
-        tag = tag.strip().lower()
-        if not tag:
-            continue
-        quality = 1.0
-        for parameter in parameters.split(";"):
-            name, _, value = parameter.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = max(0.0, min(1.0, float(value)))
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranges.append((tag, quality))
-    return ranges

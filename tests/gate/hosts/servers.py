@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import BIN, ROOT, app_env, flask, free_port, get
+from bench.edge_stack import Process
 
 HOSTS_DIR = Path(__file__).resolve().parent
 HOST_KINDS = ("flask", "django", "starlette")
@@ -28,30 +29,11 @@ PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0
 
 
 @dataclass
-class Running:
+class Running(Process):
     """A server process of ours (its own session, so everything it forked can be killed with it)."""
 
-    name: str
-    port: int
-    process: subprocess.Popen
-    log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1  # processes answering requests (host apps name theirs in X-Host-Worker)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def check_alive(self) -> None:
-        code = self.process.poll()
-        if code is not None:
-            raise RuntimeError(f"{self.name} (pid {self.process.pid}) exited {code}:\n{self.log_tail()}")
 
     def kill(self) -> None:
         """Stop at once: SIGKILL to the whole process group (Pausa's long polls would hold a graceful stop)."""
