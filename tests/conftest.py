@@ -17,7 +17,6 @@ from app import create_app
 from app.extensions import db
 from app.models import MaintenanceState
 from app.services import users as user_service
-from tests.support.browser import browser, playwright_driver  # noqa: F401  (fixtures shared by every directory)
 
 PASSWORD = "correct horse battery"
 USERS = {

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.maintenance.validation import validate_window
 from app.services import maintenance as maintenance_service
 from tests.conftest import PASSWORD, USERS, make_app
+from tests.support.browser import browser, playwright_driver  # noqa: F401  (this package's Chromium)
 
 # Fast polls so a page reacts within about a second, and no state caching between requests.
 LIVE_OVERRIDES = {
@@ -104,8 +105,8 @@ def sign_in(page, base_url: str, role: str = "admin") -> None:
     assert "/auth/login" not in page.url, "sign-in failed"
 
 
-@pytest.fixture(scope="session")
-def admin_storage(browser, live_server) -> dict:
+@pytest.fixture(scope="package")
+def admin_storage(browser, live_server) -> dict:  # noqa: F811  (the fixture, imported above)
     """An admin session (cookies) that other contexts can start from."""
     context = browser.new_context()
     page = context.new_page()

@@ -22,6 +22,7 @@ import pytest
 
 from bench import edge_stack
 from bench.common import app_env, flask, gunicorn
+from tests.support.browser import browser, playwright_driver  # noqa: F401  (this package's Chromium)
 
 # A change reaches the edge within this TTL plus nginx's micro-cache (up to the end of a second):
 # 0.25 s keeps that inside the tests' 1.5 s budget with a margin.

@@ -1,7 +1,9 @@
-"""One headless Chromium for the whole run, shared by every browser test (tests/browser, tests/edge).
+"""One headless Chromium per test directory that drives one (tests/browser, tests/edge).
 
-Playwright's sync API runs its own event loop: two drivers alive at once refuse to start,
-so the driver and the browser are session fixtures that every directory shares.
+Playwright's sync API keeps an event loop running in the main thread while its driver
+lives: a second driver refuses to start, and so does any later `asyncio.run()` (the ASGI
+gate's tests). So each directory imports these fixtures into its conftest, where they are
+scoped to that package: the driver stops when the directory's tests are done.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator:
     from playwright.sync_api import sync_playwright
 
@@ -37,7 +39,7 @@ def playwright_driver() -> Iterator:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver) -> Iterator:
     browser = launch_chromium(playwright_driver)
     yield browser
