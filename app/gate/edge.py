@@ -10,15 +10,13 @@ belong to Pausa, not to the system behind the proxy. See docs/edge.md.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from pausa_gate import answers
 from pausa_gate.answers import Answer
 from pausa_gate.asking import Ask, NotDescribed, forwarded_asks
-from pausa_gate.cookies import COOKIE, bypass_window_id
-from pausa_gate.decision import Decision, decide, seconds_everyone_passes
-from pausa_gate.state import ANONYMOUS, GateState, RequestFacts
+from pausa_gate.decision import Decision, decide_ask, seconds_everyone_passes
+from pausa_gate.state import GateState
 
 CHECK_PATH = "/gate/check"
 PAGE_PATH = "/gate/page"
@@ -30,17 +28,9 @@ def decide_at_edge(asks: tuple[Ask, ...], state: GateState, now: datetime, gate)
     """Decide every description of the request; the first block wins, else the first allow."""
     allowed: tuple[Ask, Decision] | None = None
     for ask in asks:
-        facts = RequestFacts(path=ask.path, method=ask.method)
-        decision = decide(facts, ANONYMOUS, ask.client_ip, state, now, allowlist=gate.edge_allowlist,
-                          always_allowed=())
-        if decision.blocked:
-            # Only a bypass link's cookie can let a visitor through: roles and tokens are the
-            # protected system's business, and it is the embedded gate's to know them.
-            cookie = ask.cookie(COOKIE)
-            if cookie is not None:
-                window_id = bypass_window_id(cookie, state, now)
-                decision = decide(replace(facts, bypass_window_id=window_id), ANONYMOUS, ask.client_ip,
-                                  state, now, allowlist=gate.edge_allowlist, always_allowed=())
+        # No viewer: roles and tokens are the protected system's business (the embedded gate's
+        # to know); only a bypass link's cookie can let a visitor through.
+        decision = decide_ask(ask, state, now, allowlist=gate.edge_allowlist, always_allowed=())
         if decision.blocked:
             return ask, decision
         allowed = allowed or (ask, decision)

@@ -44,10 +44,8 @@ class FeedCache:
                 self._built = built
         return built[1], built[2]
 
-    def _kinds(self, window, language: str, page_variant: str) -> dict[str, str | None]:
-        from .inapp import GATE_KEY
-
-        pages = self.app.extensions[GATE_KEY].pages
+    @staticmethod
+    def _kinds(pages, window, language: str, page_variant: str) -> dict[str, str | None]:
         return {kind: pages.slotted(PAGE, window, language, page_variant, blocked_write=(kind == "write"))
                 for kind in KINDS}
 
@@ -59,7 +57,7 @@ class FeedCache:
         windows = {}
         for window in state.windows:
             windows[str(window.id)] = {
-                language: {page_variant: self._kinds(window, language, page_variant)
+                language: {page_variant: self._kinds(pages, window, language, page_variant)
                            for page_variant in variants_of(window)}
                 for language in LANGUAGES
             }
@@ -67,7 +65,7 @@ class FeedCache:
         unavailable = {
             language: {
                 "message": pages.unavailable_message(language),
-                **self._kinds(stand_in, language, PLAIN),
+                **self._kinds(pages, stand_in, language, PLAIN),
             }
             for language in LANGUAGES
         }

@@ -9,9 +9,8 @@ from flask_login import current_user
 from pausa_gate import answers
 from pausa_gate.asking import Ask, ask_from_environ, parse_networks
 from pausa_gate.cache import NONE, SnapshotFile, StateCache
-from pausa_gate.cookies import COOKIE, bypass_window_id
-from pausa_gate.decision import ALLOW, Decision, decide
-from pausa_gate.state import ANONYMOUS, GateState, RequestFacts, Viewer
+from pausa_gate.decision import ALLOW, Decision, decide_ask
+from pausa_gate.state import ANONYMOUS, GateState, Viewer
 from pausa_gate.windows import utcnow
 from sqlalchemy.exc import OperationalError
 
@@ -132,19 +131,8 @@ def decision_for(path: str, method: str = "GET") -> Decision:
 
 def decide_in_app(ask: Ask, state: GateState) -> Decision:
     """Decide for a request to Pausa itself: anonymously first, then for who is asking."""
-    now = utcnow()
-    settings = gate()
-    facts = RequestFacts(path=ask.path, method=ask.method)
-    decision = decide(facts, ANONYMOUS, ask.client_ip, state, now, allowlist=settings.allowlist)
-    if decision.blocked:
-        # Who is asking only matters to a block (bypass); reading it may cost a query.
-        cookie = ask.cookie(COOKIE)
-        if cookie is not None:  # a bypass link's signed cookie counts only while its link is live
-            window_id = bypass_window_id(cookie, state, now)
-            facts = replace(facts, bypass_window_id=window_id)
-        decision = decide(facts, viewer_without_waiting(state), ask.client_ip, state, now,
-                          allowlist=settings.allowlist)
-    return decision
+    return decide_ask(ask, state, utcnow(), allowlist=gate().allowlist,
+                      viewer=lambda: viewer_without_waiting(state))
 
 
 def viewer_without_waiting(state: GateState) -> Viewer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
@@ -150,23 +150,12 @@ def forwarded_asks(environ: dict, trusted_proxies: tuple[IpNetwork, ...]) -> tup
         raise NotDescribed("Send X-Forwarded-Uri (Traefik, Caddy) or X-Original-URI (nginx).")
     client_ip = forwarded_client_ip(environ, trusted_proxies)
     base = ask_from_environ(environ)
-    asks = []
-    for method, uri in dict.fromkeys(described):  # the same request described twice counts once
-        asks.append(
-            Ask(
-                method=method,
-                path=path_of(uri),
-                uri=uri,
-                accept=base.accept,
-                htmx=base.htmx,
-                history_restore=base.history_restore,
-                authorization=base.authorization,
-                cookie_header=base.cookie_header,
-                accept_language=base.accept_language,
-                client_ip=client_ip,
-            )
-        )
-    return tuple(asks)
+    # The visitor's own headers, with the described request's method, path and client IP;
+    # the same request described twice counts once.
+    return tuple(
+        replace(base, method=method, path=path_of(uri), uri=uri, client_ip=client_ip)
+        for method, uri in dict.fromkeys(described)
+    )
 
 
 def path_of(uri: str) -> str:

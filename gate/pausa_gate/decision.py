@@ -5,11 +5,14 @@ from __future__ import annotations
 import enum
 import ipaddress
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from .asking import Ask
+from .cookies import COOKIE, bypass_window_id
 from .paths import is_under_any, normalise_path
-from .state import GateState, Mode, RequestFacts, Status, Viewer, WindowState
+from .state import ANONYMOUS, GateState, Mode, RequestFacts, Status, Viewer, WindowState
 from .windows import (
     LIVE_STATUSES,
     draining_window,
@@ -104,6 +107,34 @@ def decide(
     if not _is_affected(window, path, facts.method):
         return Decision(Outcome.BANNER, window)
     return _block_unless_bypassed(window, facts, viewer, client_ip)
+
+
+def decide_ask(
+    ask: Ask,
+    state: GateState,
+    now: datetime,
+    *,
+    allowlist: tuple[str, ...] = (),
+    always_allowed: tuple[str, ...] = ALWAYS_ALLOWED,
+    viewer: Callable[[], Viewer] | None = None,
+) -> Decision:
+    """Decide for one request the way every gate does (in-app, edge, embedded).
+
+    Anonymously first; only a block asks for the bypass cookie and for who is asking
+    (`viewer`, called lazily: it may cost a lookup).
+    """
+    facts = RequestFacts(path=ask.path, method=ask.method)
+    decision = decide(facts, ANONYMOUS, ask.client_ip, state, now, allowlist=allowlist,
+                      always_allowed=always_allowed)
+    if not decision.blocked:
+        return decision
+    cookie = ask.cookie(COOKIE)
+    window_id = bypass_window_id(cookie, state, now) if cookie is not None else None
+    who = viewer() if viewer is not None else ANONYMOUS
+    if window_id is None and who == ANONYMOUS:
+        return decision
+    return decide(replace(facts, bypass_window_id=window_id), who, ask.client_ip, state, now,
+                  allowlist=allowlist, always_allowed=always_allowed)
 
 
 def seconds_everyone_passes(state: GateState, now: datetime) -> float:

@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -22,13 +21,12 @@ from urllib.parse import quote
 from . import answers
 from .answers import Answer
 from .asking import ask_from_environ
-from .cookies import COOKIE, bypass_window_id
-from .decision import decide
+from .decision import decide_ask
 from .feed import Feed
 from .follower import Follower
 from .paths import is_under, normalise_path
 from .proxy import MAX_BODY, Proxy, Visit, too_large
-from .state import ANONYMOUS, RequestFacts, Viewer
+from .state import ANONYMOUS, Viewer
 from .windows import utcnow
 
 log = logging.getLogger("pausa_gate")
@@ -84,21 +82,11 @@ class EmbeddedGate:
         a window says; then bypass-link cookies and the host app's own roles (`viewer`).
         """
         ask = ask_from_environ(environ)
-        state = feed.state
         now = utcnow()
-        facts = RequestFacts(path=ask.path, method=ask.method)
-        decision = decide(facts, ANONYMOUS, ask.client_ip, state, now, allowlist=feed.allowlist,
-                          always_allowed=())
+        decision = decide_ask(ask, feed.state, now, allowlist=feed.allowlist, always_allowed=(),
+                              viewer=lambda: self.viewer_of(who))
         if not decision.blocked:
             return None
-        cookie = ask.cookie(COOKIE)
-        window_id = bypass_window_id(cookie, state, now) if cookie else None
-        viewer = self.viewer_of(who)
-        if window_id is not None or viewer is not ANONYMOUS:
-            decision = decide(replace(facts, bypass_window_id=window_id), viewer, ask.client_ip, state, now,
-                              allowlist=feed.allowlist, always_allowed=())
-            if not decision.blocked:
-                return None
         return answers.block(ask, decision, now, feed.pages, feed.status_url)
 
     def viewer_of(self, who: Any) -> Viewer:
