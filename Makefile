@@ -1,6 +1,13 @@
-# make run  — start Pausa on SQLite at http://127.0.0.1:5000 (prints a first admin once)
-# make test — ruff, then the whole test suite (browser tests included)
-# make bench — the SPEC §11 performance budgets (needs wrk, PostgreSQL and Redis; see bench/__main__.py)
+# make run  — start Pausa on SQLite at http://127.0.0.1:5000, web and worker (prints a first admin once)
+# make test — ruff, then the whole test suite, every layer below (what CI runs, on SQLite then PostgreSQL)
+#   Each layer also runs alone; a missing server or program fails its tests, never skips them:
+#   make test-core    — tests/core: the pure cores (pausa_gate, app/maintenance), no app; seconds
+#   make test-app     — tests/app: the Flask app through its test client, on SQLite or TEST_DATABASE_URL
+#                       (three tests also need Redis: TEST_REDIS_URL)
+#   make test-servers — tests/servers: real processes (gunicorn, nginx, Caddy, the pausa CLI, host apps)
+#                       and PostgreSQL/Redis races and outages (TEST_POSTGRES_URL, TEST_REDIS_URL)
+#   make test-browser — tests/browser: the pages in a headless Chromium
+# make bench — the performance budgets of docs/performance.md (needs wrk, PostgreSQL and Redis; see bench/__main__.py)
 # make translations-extract — collect the UI's strings into translations/ (then translate the new ones)
 # make translations-compile — compile the .po files into the .mo files the app reads (commit both)
 PYTHON ?= python3
@@ -8,7 +15,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint venv migrate clean bench system-packages translations-extract translations-compile
+.PHONY: run test test-core test-app test-servers test-browser lint venv migrate clean bench system-packages translations-extract translations-compile
 
 $(BIN)/activate: requirements.txt requirements-dev.txt gate/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +28,9 @@ venv: $(BIN)/activate
 migrate: venv
 	$(BIN)/flask db upgrade
 
+# The web server and the worker (Procfile.dev); the first admin's password comes last, boxed.
 run: migrate
-	$(BIN)/flask users bootstrap
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/python scripts/dev.py
 
 lint: venv
 	$(BIN)/ruff check .
@@ -34,6 +41,19 @@ system-packages:
 
 test: system-packages lint
 	$(BIN)/python -m pytest
+
+test-core: venv
+	$(BIN)/python -m pytest tests/core
+
+# promtool (tests/app/test_observability.py) comes with the system packages.
+test-app: system-packages venv
+	$(BIN)/python -m pytest tests/app
+
+test-servers: system-packages venv
+	$(BIN)/python -m pytest tests/servers
+
+test-browser: system-packages venv
+	$(BIN)/python -m pytest tests/browser
 
 clean:
 	rm -rf $(VENV) instance/pausa.db* .pytest_cache .ruff_cache

@@ -47,6 +47,8 @@ class Config:
 
     ENVIRONMENT = os.environ.get("PAUSA_ENV", "development").strip().lower()
     SECRET_KEY = os.environ.get("SECRET_KEY")
+    # Earlier keys, still accepted (never used to sign) while SECRET_KEY is rotated (docs/runbook.md).
+    SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # Bounds on every PostgreSQL wait, in seconds (0 turns one off): opening a connection (also the
@@ -56,6 +58,11 @@ class Config:
     DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5"))
     REDIS_URL = os.environ.get("REDIS_URL") or None
     REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.5"))
+    # TLS to Redis (rediss:// URLs): "required" checks the server's certificate; "none" accepts any,
+    # for hosts such as Heroku Redis whose certificates are self-signed (docs/deploy.md says what it costs).
+    REDIS_SSL_CERT_REQS = os.environ.get("REDIS_SSL_CERT_REQS", "required").strip().lower()
+    # A PEM file of the certificate authorities to trust instead of the system's (with "required").
+    REDIS_SSL_CA_CERTS = os.environ.get("REDIS_SSL_CA_CERTS") or None
 
     MAINTENANCE_GATE = _flag("MAINTENANCE_GATE", "on")
     MAINTENANCE_STATE_TTL = float(os.environ.get("MAINTENANCE_STATE_TTL", "1.0"))
@@ -93,6 +100,10 @@ class Config:
     SCRIPT_NAME = os.environ.get("SCRIPT_NAME", "").strip()
     # The site's public address, for links printed outside a request (`flask maintenance bypass-link`).
     PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
+    # The first admin `flask users bootstrap` creates (app.json asks for it on Heroku).
+    ADMIN_EMAIL = os.environ.get("ADMIN_EMAIL") or None
+    # How long a one-time set-password link (`flask users bootstrap --link`) works.
+    PASSWORD_LINK_HOURS = float(os.environ.get("PASSWORD_LINK_HOURS", "24"))
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
     SESSION_COOKIE_NAME = "pausa_session"
     SESSION_COOKIE_HTTPONLY = True
@@ -112,6 +123,7 @@ class Config:
     RATELIMIT_SWALLOW_ERRORS = True
     # Redis down: keep limiting, in this worker's memory, instead of failing requests.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # create_app puts REDIS_SSL_CERT_REQS into a rediss:// storage URI's query.
     RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     STATE_CHANGE_RATE_LIMIT = os.environ.get("STATE_CHANGE_RATE_LIMIT", "5 per minute")
@@ -144,17 +156,40 @@ class Config:
     NOTIFY_DELAY_SECONDS = int(os.environ.get("NOTIFY_DELAY_SECONDS", "60"))
     NOTIFY_BATCH_SIZE = int(os.environ.get("NOTIFY_BATCH_SIZE", "1000"))
     SUBSCRIBER_RETENTION_DAYS = int(os.environ.get("SUBSCRIBER_RETENTION_DAYS", "7"))
+    # Retention (docs/retention.md): days the worker keeps finished rows, 0 keeping them forever.
+    # Webhooks: processed inbound events, finished outbound deliveries, rejection counts.
+    # Notifications: "we're back" emails, notices, admin alerts sent or given up.
+    RETENTION_WEBHOOKS_DAYS = int(os.environ.get("RETENTION_WEBHOOKS_DAYS", "30"))
+    RETENTION_NOTIFICATIONS_DAYS = int(os.environ.get("RETENTION_NOTIFICATIONS_DAYS", "90"))
     SUBSCRIBE_RATE_LIMIT = os.environ.get("SUBSCRIBE_RATE_LIMIT", "5 per minute")
     CIRCUIT_FAILURE_THRESHOLD = int(os.environ.get("CIRCUIT_FAILURE_THRESHOLD", "5"))
     CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
     SENDGRID_TIMEOUT_SECONDS = float(os.environ.get("SENDGRID_TIMEOUT_SECONDS", "10"))
     NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))  # API calls per email, then failed
     NOTIFY_BACKOFF_SECONDS = float(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30"))  # doubles per retry
+    # Standing subscriptions (docs/notices.md): the reminder before a scheduled window starts, how
+    # long a confirmation link works, how often a pending address may get it again, and how long
+    # changes to a window's times are gathered into one "changed" notice.
+    NOTICE_REMINDER_MINUTES = int(os.environ.get("NOTICE_REMINDER_MINUTES", "60"))
+    NOTICE_CONFIRM_HOURS = int(os.environ.get("NOTICE_CONFIRM_HOURS", "48"))
+    NOTICE_CONFIRM_RESEND_MINUTES = int(os.environ.get("NOTICE_CONFIRM_RESEND_MINUTES", "10"))
+    NOTICE_CHANGE_COALESCE_MINUTES = int(os.environ.get("NOTICE_CHANGE_COALESCE_MINUTES", "5"))
+    # The operator's language (en or pt_BR): admin alerts are written in it, subscribers whose
+    # language is unknown get their email in it, and the dashboard asks the message in the others.
+    BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "en").strip()
     # Admin alerts: email addresses and/or a Slack incoming webhook.
     ADMIN_ALERT_EMAILS = _list("ADMIN_ALERT_EMAILS")
     SLACK_WEBHOOK_URL = os.environ.get("SLACK_WEBHOOK_URL") or None
     # e.g. "02:00-06:00 America/Sao_Paulo": activations outside it alert the admins.
     PLANNED_WINDOW = os.environ.get("PLANNED_WINDOW") or None
+
+    # Branding (docs/branding.md): the name visitors know the site by, its logo (a path such as
+    # /_pausa/brand/logo.svg, or an https URL), an accent colour (#rgb or #rrggbb only: it goes into
+    # CSS) and a directory of templates searched before the built-in ones. Checked at startup.
+    SITE_NAME = os.environ.get("PAUSA_SITE_NAME", "").strip()
+    LOGO_URL = os.environ.get("PAUSA_LOGO_URL") or None
+    ACCENT_COLOR = os.environ.get("PAUSA_ACCENT_COLOR") or None
+    TEMPLATES_DIR = os.environ.get("PAUSA_TEMPLATES_DIR") or None
 
     # Benchmarks only: say which worker answered, to time propagation to every worker.
     EXPOSE_WORKER_HEADER = _flag("PAUSA_WORKER_HEADER", "off")
@@ -165,6 +200,21 @@ class Config:
     WORKER_STALE_SECONDS = float(os.environ.get("WORKER_STALE_SECONDS", "60"))
     PROMETHEUS_MULTIPROC_DIR = prometheus_multiproc_dir()
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    # Heroku names every dyno in DYNO; the doctor reads it to know a router stands in front.
+    HEROKU_DYNO = os.environ.get("DYNO") or None
+    # Queue depths at which /health/ready says "degraded" and the worker alerts once (0: off).
+    BACKLOG_WARN_EMAILS = int(os.environ.get("BACKLOG_WARN_EMAILS", "5000"))
+    BACKLOG_WARN_WEBHOOKS = int(os.environ.get("BACKLOG_WARN_WEBHOOKS", "500"))
+    DEAD_LETTER_WARN = int(os.environ.get("DEAD_LETTER_WARN", "1"))
+    # Error tracking (docs/observability.md): off while empty; the release defaults to Heroku's commit.
+    SENTRY_DSN = os.environ.get("SENTRY_DSN") or None
+    SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE") or os.environ.get("HEROKU_SLUG_COMMIT") or None
+
+    # Backups (docs/backup.md): the worker keeps an archive in BACKUP_DIR (empty: no scheduled
+    # backups) at most BACKUP_EVERY_HOURS old, and deletes all but the newest BACKUP_KEEP.
+    BACKUP_DIR = os.environ.get("BACKUP_DIR", "").strip()
+    BACKUP_EVERY_HOURS = float(os.environ.get("BACKUP_EVERY_HOURS", "24"))
+    BACKUP_KEEP = int(os.environ.get("BACKUP_KEEP", "7"))
 
 
 class TestConfig(Config):
@@ -173,9 +223,14 @@ class TestConfig(Config):
     ENVIRONMENT = "test"
     TESTING = True
     SECRET_KEY = "test-secret-key"
+    SECRET_KEY_FALLBACKS = ()
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
     REDIS_URL = None
+    REDIS_SSL_CERT_REQS = "required"
+    REDIS_SSL_CA_CERTS = None
     RATELIMIT_STORAGE_URI = "memory://"
+    ADMIN_EMAIL = None
+    PASSWORD_LINK_HOURS = 24.0
     MAINTENANCE_STATE_TTL = 0.0
     MAINTENANCE_STATE_REFRESH = "inline"
     MAINTENANCE_STATE_FILE = None  # tests that are about the snapshot pass a file of their own
@@ -195,6 +250,13 @@ class TestConfig(Config):
     SLACK_WEBHOOK_URL = None
     ADMIN_ALERT_EMAILS = ()
     PLANNED_WINDOW = None
+    SITE_NAME = ""
+    LOGO_URL = None
+    ACCENT_COLOR = None
+    TEMPLATES_DIR = None
     NOTIFY_DELAY_SECONDS = 60
     PROMETHEUS_MULTIPROC_DIR = None
     METRICS_TOKEN = None
+    HEROKU_DYNO = None
+    SENTRY_DSN = None
+    BACKUP_DIR = ""

@@ -9,7 +9,7 @@ Later features (emails, admin alerts, outbound webhooks) plug in here:
         ...
 
 Events: window.scheduled, window.started, window.updated, window.ended,
-window.cancelled, window.overdue and window.ceiling_exceeded; and mail.circuit_open
+window.cancelled, window.reminder, window.overdue and window.ceiling_exceeded; and mail.circuit_open
 (with window None) when the mail circuit breaker opens. Services emit
 them after their transaction has committed, so a hook never sees a change that
 was rolled back; a worker transition is emitted exactly once, by the worker
@@ -32,6 +32,7 @@ EVENTS = (
     "window.updated",
     "window.ended",
     "window.cancelled",
+    "window.reminder",  # once per scheduled window, NOTICE_REMINDER_MINUTES before its start
     "window.overdue",
     "window.ceiling_exceeded",
     "mail.circuit_open",  # window=None; details: name, opened_at, retry_at, error

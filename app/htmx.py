@@ -1,10 +1,11 @@
-"""A thin layer over flask-htmx: fragment-or-page rendering with the headers htmx needs."""
+"""A thin layer over flask-htmx: page-or-fragment answers (forms too) with the headers htmx needs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, render_template
+from flask import Response, render_template, request
+from flask_babel import gettext
 from flask_htmx import make_response as _htmx_response
 
 from .extensions import htmx
@@ -30,6 +31,31 @@ def render(page: str, partial: str, status: int = 200, **context: Any) -> Respon
     template = partial if is_fragment_request() else page
     response = Response(render_template(template, **context), status=status)
     return vary(response)
+
+
+def form_answer(page: str, partial: str, status: int = 200, **context: Any) -> Response:
+    """Answer a form post like `render`, never cached: the answer may show the address that was sent."""
+    response = render(page, partial, status=status, **context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def too_many_tries(
+    page: str, partial: str, error: Exception, *, error_name: str, email_name: str, **context: Any
+) -> Response:
+    """Answer a rate-limited email form where the form is, in its own words, saying when to retry.
+
+    The form comes back with the address typed (`email_name`) and the message (`error_name`);
+    Retry-After is the limiter's wait, else a minute.
+    """
+    context[error_name] = gettext(
+        "That was a lot of tries in a short time. Please wait a minute and try again."
+    )
+    context[email_name] = request.form.get("email", "")[:254]
+    response = form_answer(page, partial, 429, **context)
+    retry_after = getattr(error, "retry_after", None)
+    response.headers["Retry-After"] = str(int(retry_after)) if retry_after else "60"
+    return response
 
 
 def refresh(status: int = 200, body: str = "") -> Response:

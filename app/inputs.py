@@ -1,10 +1,13 @@
-"""Read request input safely: bodies within MAX_CONTENT_LENGTH, ids the database can hold."""
+"""Read request input safely: bodies within MAX_CONTENT_LENGTH, ids the database can hold, email addresses."""
 
 from __future__ import annotations
 
+from email_validator import EmailNotValidError, validate_email
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
+
+from .services import ServiceError
 
 # The largest id of an INTEGER column: a bigger one makes PostgreSQL fail the query, so it
 # can name no row (docs/errors.md).
@@ -46,3 +49,11 @@ def read_body() -> bytes:
     ):
         raise RequestEntityTooLarge()
     return payload
+
+
+def normalise_email(email: str) -> str:
+    """Validate an address (syntax only, no DNS) and return its normalised form."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise ServiceError(str(error)) from None

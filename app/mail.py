@@ -9,7 +9,7 @@ their own unsubscribe link:
   the unsubscribe placeholders by that recipient's link), so nobody sees
   anybody else's address. `SENDGRID_API_HOST` points it elsewhere (tests, bench).
 - `console`: logs each recipient's message, the address masked (development, no key).
-- `memory`: appends each call to `app.extensions["pausa_outbox"]` (tests).
+- `memory`: appends each call to `app.extensions[OUTBOX_KEY]` (tests).
 - `disabled`: no email at all (the operator's explicit choice): nothing is offered
   or queued, and a call fails without retry. Production accepts only `sendgrid`
   and `disabled` (docs/production.md).
@@ -29,26 +29,44 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app, has_request_context, render_template, request
 from flask_babel import force_locale, gettext
+from pausa_gate.windows import utcnow
+
+from .extensions import OUTBOX_KEY
+from .i18n import LANGUAGES, default_language, format_countdown, reason_label
 
 log = logging.getLogger("pausa.mail")
 
-OUTBOX = "pausa_outbox"
 BACKENDS = ("sendgrid", "disabled", "console", "memory")
 MAX_PERSONALIZATIONS = 1000  # SendGrid v3's limit per call
 # Placeholders in the bodies, replaced per recipient (by SendGrid's substitutions, or here).
 UNSUBSCRIBE_TEXT = "-pausa_unsubscribe_text-"
 UNSUBSCRIBE_HTML = "-pausa_unsubscribe_html-"
+CONFIRM_TEXT = "-pausa_confirm_text-"
+CONFIRM_HTML = "-pausa_confirm_html-"
 
 
 @dataclass(frozen=True)
 class Recipient:
     email: str
     unsubscribe_url: str
+    # Notices: the link a standing subscription's confirmation email carries (CONFIRM_* placeholders),
+    # and RFC 8058 one-click unsubscribe headers naming unsubscribe_url (SendGrid: per personalization).
+    confirm_url: str | None = None
+    one_click: bool = False
 
     def substitutions(self) -> dict[str, str]:
-        return {UNSUBSCRIBE_TEXT: self.unsubscribe_url, UNSUBSCRIBE_HTML: html.escape(self.unsubscribe_url)}
+        values = {UNSUBSCRIBE_TEXT: self.unsubscribe_url, UNSUBSCRIBE_HTML: html.escape(self.unsubscribe_url)}
+        if self.confirm_url is not None:
+            values.update({CONFIRM_TEXT: self.confirm_url, CONFIRM_HTML: html.escape(self.confirm_url)})
+        return values
+
+    def headers(self) -> dict[str, str]:
+        if not self.one_click:
+            return {}
+        return {"List-Unsubscribe": f"<{self.unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 @dataclass(frozen=True)
@@ -112,15 +130,11 @@ def mask_email(email: str) -> str:
 
 
 def _duration(seconds: float) -> str:
-    from .i18n import format_countdown
-
     return format_countdown(max(1, int(seconds)))
 
 
 def public_url() -> str:
     """The site's address for links in emails (PUBLIC_URL; the request's host as a fallback)."""
-    from flask import has_request_context, request
-
     configured = current_app.config.get("PUBLIC_URL")
     if configured:
         return configured.rstrip("/") + "/"
@@ -128,17 +142,16 @@ def public_url() -> str:
 
 
 def back_online_message(window: Any, language: str, recipients: list[Recipient]) -> Message:
-    """Render the "we're back" email for `window` in `language` (en or pt_BR)."""
-    from .i18n import LANGUAGES, label
-
-    language = language if language in LANGUAGES else "en"
-    ended_at = window.ended_at or datetime.now(UTC)
+    """Render the "we're back" email for `window` in `language` (en or pt_BR; else the operator's)."""
+    language = language if language in LANGUAGES else default_language()
+    ended_at = window.ended_at or utcnow()
     started_at = window.started_at or window.starts_at
     lasted = _duration((ended_at - started_at).total_seconds()) if started_at else None
     with force_locale(language):
         context = {
             "window": window,
-            "reason": label(window.reason),
+            # The words the maintenance page used ("Database work"), not the code ("database").
+            "reason": reason_label(window.reason),
             "lasted": lasted,
             "site_url": public_url(),
             "unsubscribe_text": UNSUBSCRIBE_TEXT,
@@ -151,12 +164,79 @@ def back_online_message(window: Any, language: str, recipients: list[Recipient])
     return Message(language, subject, text, body, list(recipients))
 
 
+NOTICE_KINDS = ("scheduled", "reminder", "started", "changed", "ended", "cancelled")
+
+
+def notice_base_kind(kind: str) -> str:
+    """"changed-3" (the third change round) is written like "changed"."""
+    return kind.split("-", 1)[0]
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def notice_subject(kind: str) -> str:
+    """The subject of a notice of `kind`, in the current locale."""
+    subjects = {
+        "scheduled": gettext("Maintenance planned"),
+        "reminder": gettext("Reminder: maintenance starts soon"),
+        "started": gettext("Maintenance has started"),
+        "changed": gettext("Maintenance times have changed"),
+        "ended": gettext("Maintenance is over"),
+        "cancelled": gettext("Maintenance called off"),
+    }
+    return subjects[notice_base_kind(kind)]
+
+
+def notice_message(window: Any, kind: str, language: str, recipients: list[Recipient]) -> Message:
+    """Render one notice about `window` in `language`: the reason, the times in UTC, the message."""
+    language = language if language in LANGUAGES else default_language()
+    state = window.to_state()
+    with force_locale(language):
+        context = {
+            "kind": notice_base_kind(kind),
+            "window": window,
+            "reason": reason_label(window.reason),
+            "message": state.message_in(language),
+            "starts_at": _utc(window.started_at or window.starts_at),
+            "eta": _utc(window.eta),
+            "ends_at": _utc(window.ended_at if window.ended_at and kind == "ended" else window.ends_at),
+            "status_url": public_url() + "status",
+            "site_url": public_url(),
+            "unsubscribe_text": UNSUBSCRIBE_TEXT,
+            "unsubscribe_html": UNSUBSCRIBE_HTML,
+            "language": language,
+        }
+        subject = notice_subject(kind)
+        text = render_template("email/notice.txt", subject=subject, **context)
+        body = render_template("email/notice.html", subject=subject, **context)
+    return Message(language, subject, text, body, list(recipients))
+
+
+def confirm_message(language: str, recipients: list[Recipient]) -> Message:
+    """Render the standing subscription's confirmation email; each recipient's link is substituted."""
+    language = language if language in LANGUAGES else default_language()
+    with force_locale(language):
+        context = {
+            "confirm_text": CONFIRM_TEXT,
+            "confirm_html": CONFIRM_HTML,
+            "hours": int(current_app.config["NOTICE_CONFIRM_HOURS"]),
+            "site_url": public_url(),
+            "language": language,
+        }
+        subject = gettext("Confirm your maintenance notices")
+        text = render_template("email/confirm.txt", subject=subject, **context)
+        body = render_template("email/confirm.html", subject=subject, **context)
+    return Message(language, subject, text, body, list(recipients))
+
+
 # -- the backends ------------------------------------------------------------------------
 
 
 def outbox() -> list[dict[str, Any]]:
     """What the memory backend sent, one dict per call (tests)."""
-    return current_app.extensions.setdefault(OUTBOX, [])
+    return current_app.extensions.setdefault(OUTBOX_KEY, [])
 
 
 def send(message: Message) -> None:
@@ -175,6 +255,7 @@ def send(message: Message) -> None:
             "subject": message.subject,
             "recipients": [recipient.email for recipient in message.recipients],
             "bodies": {r.email: message.personalised(r) for r in message.recipients},
+            "headers": {r.email: r.headers() for r in message.recipients},
             "message": message,
         })
     elif backend == "console":
@@ -192,7 +273,8 @@ def send(message: Message) -> None:
 
 def sendgrid_mail(message: Message, sender: str) -> Any:
     """The v3 Mail: one personalization per recipient, with their unsubscribe link substituted."""
-    from sendgrid.helpers.mail import Content, From, Mail, Personalization, Substitution, To
+    # local: start-up cost (~75 ms per process); only the sendgrid backend needs the client.
+    from sendgrid.helpers.mail import Content, From, Header, Mail, Personalization, Substitution, To
 
     mail = Mail()
     mail.from_email = From(sender)
@@ -205,6 +287,8 @@ def sendgrid_mail(message: Message, sender: str) -> Any:
         personalization.add_to(To(recipient.email))
         for key, value in recipient.substitutions().items():
             personalization.add_substitution(Substitution(key, value))
+        for key, value in recipient.headers().items():
+            personalization.add_header(Header(key, value))
         mail.add_personalization(personalization, index)
     return mail
 
@@ -224,10 +308,11 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, (when - (now or utcnow())).total_seconds())
 
 
 def _send_sendgrid(message: Message) -> None:
+    # local: start-up cost (~75 ms per process); only the sendgrid backend needs the client.
     from python_http_client.exceptions import HTTPError
     from sendgrid import SendGridAPIClient
 

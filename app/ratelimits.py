@@ -15,7 +15,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from werkzeug.exceptions import TooManyRequests
 
-from .extensions import limiter
+from .extensions import ATTEMPT_LIMITS_KEY, BREACH_AUDITS_KEY, db, limiter
+from .security import request_actor
+from .services import audit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,13 +47,9 @@ _BREACH_AUDIT_SECONDS = 60.0
 
 def audit_breach(limit: Any) -> None:
     """Audit `admin.rate_limited` (with IP and user agent) when a state change hits its limit."""
-    from .blueprints.auth import request_actor
-    from .extensions import db
-    from .services import audit
-
     key = actor_key()
     now = time.monotonic()
-    last_audit: dict[str, float] = current_app.extensions.setdefault("pausa_breach_audits", {})
+    last_audit: dict[str, float] = current_app.extensions.setdefault(BREACH_AUDITS_KEY, {})
     if key in last_audit and now - last_audit[key] < _BREACH_AUDIT_SECONDS:
         return
     last_audit[key] = now
@@ -63,10 +61,15 @@ def audit_breach(limit: Any) -> None:
     db.session.commit()
 
 
+def _changed_something(response: Any) -> bool:
+    """Count only calls that changed the state: a refused one (bad input, a conflict) costs nothing."""
+    return response.status_code < 400
+
+
 # One budget per admin, whether they click in the dashboard or call the API.
 state_change_limit = limiter.shared_limit(
     _state_change_limit, scope="state-change", key_func=actor_key, methods=STATE_CHANGE_METHODS,
-    on_breach=audit_breach,
+    on_breach=audit_breach, deduct_when=_changed_something,
 )
 
 
@@ -96,7 +99,7 @@ _STORAGE_RETRY_SECONDS = 30.0
 
 def _counted(call: Callable[[RateLimiter], T]) -> T:
     """Run `call` on the limiter's storage; on this process's memory while that storage fails."""
-    state: dict[str, Any] = current_app.extensions.setdefault("pausa.attempt_limits", {})
+    state: dict[str, Any] = current_app.extensions.setdefault(ATTEMPT_LIMITS_KEY, {})
     if "fallback" not in state:
         state["fallback"] = FixedWindowRateLimiter(MemoryStorage())
     if state.get("dead_until", 0.0) <= time.monotonic():

@@ -16,8 +16,9 @@ pass writes this process's row in `worker_heartbeats`, which /health/ready
 and the dashboard read. SIGTERM or SIGINT lets the current task finish, then
 the loop stops and the command exits 0 (a second signal exits at once).
 
-Tasks that take rows from a table to process use `claim()`, so two worker
-processes on PostgreSQL never pick the same rows.
+Services that take rows from a table to process use `claim()`
+(app/services/claims.py), so two worker processes on PostgreSQL never pick the
+same rows.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from importlib import import_module
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Select, delete, select
+from pausa_gate.windows import utcnow
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from .extensions import db
-from .models import WorkerHeartbeat, utcnow
+from .models import WorkerHeartbeat
 
 log = logging.getLogger("pausa.worker")
 
@@ -48,22 +50,6 @@ log = logging.getLogger("pausa.worker")
 TASK_MODULES = ("app.tasks",)
 MAX_BACKOFF = 300.0
 HEARTBEAT_RETENTION = timedelta(days=7)
-
-
-def claim(statement: Select, limit: int | None = None) -> list[Any]:
-    """Return the rows of `statement` this worker may process, at most `limit` of them.
-
-    On PostgreSQL the rows are locked (FOR UPDATE SKIP LOCKED) until the
-    caller's transaction ends: a concurrent claim skips them instead of waiting,
-    and once the caller commits, rows it finished no longer match the WHERE of
-    a later claim. SQLite has no row locks; it runs a single worker. The rows
-    are re-read (populate_existing), so objects already in the session are fresh.
-    """
-    if limit is not None:
-        statement = statement.limit(limit)
-    if db.session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    return list(db.session.scalars(statement.execution_options(populate_existing=True)))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The processes of the edge recipes: the sample shop, nginx and Caddy from examples/edge.
 
-Shared by tests/edge and bench/edge.py. Every process runs in a session of its own, is stopped
+Shared by tests/servers/edge and bench/edge.py. Every process runs in a session of its own, is stopped
 on the way out whatever happens, and gets SIGTERM if its parent dies (bench.common).
 nginx and Caddy run from the example files unchanged: nginx's template is filled by the real
 `envsubst` binary, Caddy reads its three variables from the environment.

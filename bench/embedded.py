@@ -2,7 +2,7 @@
 
 Pausa runs as the Procfile runs it (gunicorn, 2 workers) on SQLite with the
 background refresher and no Redis. Two copies of the Flask host app of the tests
-(tests/gate/hosts/flask_host.py) run under gunicorn, 2 workers each: one wrapped
+(tests/support/hosts/flask_host.py) run under gunicorn, 2 workers each: one wrapped
 in PausaGate and following Pausa's feed, one without it (HOST_GATE=off).
 
 Throughput: each round runs wrk on the home page of both, one after the other
@@ -44,7 +44,15 @@ from bench.common import (
     workdir,
     wrk,
 )
-from tests.gate.hosts.servers import PAGE, Running, pausa_running, propagation, settled, start_host, wait_for
+from tests.support.hosts.servers import (
+    PAGE,
+    Running,
+    pausa_running,
+    propagation,
+    settled,
+    start_host,
+    wait_for,
+)
 
 WARMUP_SECONDS = 1.0
 # wrk connections: with 16, the host app's two gunicorn workers often split them unevenly (most on one

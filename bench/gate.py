@@ -1,4 +1,4 @@
-"""The gate's throughput with wrk: ratios of requests/second measured in one run (SPEC §11).
+"""The gate's throughput with wrk: ratios of requests/second measured in one run (docs/performance.md).
 
 Two gunicorn instances (2 workers each, the Procfile's `gunicorn -c gunicorn.conf.py`)
 run side by side on one throwaway database, one with MAINTENANCE_GATE=off. Each

@@ -1,4 +1,4 @@
-"""Toggle -> enforced on every worker of two instances (SPEC §11: p99 <= 1.5 s, <= 150 ms with Redis).
+"""Toggle -> enforced on every worker of two instances (budget: p99 <= 1.5 s, <= 150 ms with Redis).
 
 Two gunicorn instances (`gunicorn -c gunicorn.conf.py`, 2 workers each) share one
 throwaway PostgreSQL database, with PAUSA_WORKER_HEADER=1 so every response

@@ -1,4 +1,4 @@
-"""SQL per request in steady state (SPEC §3.6, §11: zero), counted in-process.
+"""SQL per request in steady state (docs/performance.md: zero), counted in-process.
 
 The runner calls `run()`, which makes a throwaway PostgreSQL database, migrates
 it with `flask db upgrade` and starts `python -m bench.sql` with the app's

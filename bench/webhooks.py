@@ -1,4 +1,4 @@
-"""Webhook ingest on PostgreSQL at a fixed rate (SPEC §11: p99 < 50 ms at 200 req/s, none lost).
+"""Webhook ingest on PostgreSQL at a fixed rate (docs/performance.md: p99 < 50 ms at 200 req/s, none lost).
 
 A throwaway PostgreSQL database is migrated with `flask db upgrade`; gunicorn
 (the Procfile's command, BENCH_WEBHOOK_WORKERS workers) receives signed Stripe

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, render_template, request
@@ -18,6 +19,8 @@ bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
 TIMELINE_WIDTH = 1000.0
 CHART_WIDTH = 600.0
 CHART_HEIGHT = 200.0
+MONTH_LABEL_WIDTH = 60.0
+VALUE_LABEL_WIDTH = 24.0
 # A longer period only makes the page slow to draw (one bar per month; years 1-9999 took 3.5 s).
 MAX_PERIOD_YEARS = 10
 
@@ -80,9 +83,26 @@ def downtime() -> tuple[str, int]:
         lanes=lanes,
         reason_labels=reason_labels,
         timeline_width=TIMELINE_WIDTH,
-        month_bars=list(
-            zip(report.months, analytics.month_bars(report.months, CHART_WIDTH, CHART_HEIGHT), strict=True)
-        ),
+        chart=_monthly_chart(report.months),
         chart_width=CHART_WIDTH,
         chart_height=CHART_HEIGHT,
     ), (400 if errors else 200)
+
+
+def _monthly_chart(months: list[analytics.MonthFigures]) -> dict:
+    """The monthly bar chart: bars with their values in the axis' unit, the ticks, which labels fit."""
+    axis = analytics.downtime_axis(months)
+    bars = analytics.month_bars(months, CHART_WIDTH, CHART_HEIGHT, axis.top_seconds)
+    slot = CHART_WIDTH / max(1, len(months))
+    return {
+        "title": gettext("Hours of downtime") if axis.unit == "hours" else gettext("Minutes of downtime"),
+        "bars": [
+            (m, bar, m.total.total_seconds() / axis.unit_seconds) for m, bar in zip(months, bars, strict=True)
+        ],
+        "ticks": [(value, CHART_HEIGHT - value * axis.unit_seconds / axis.top_seconds * CHART_HEIGHT)
+                  for value in axis.ticks],
+        # A month's label ("Dec 2026") needs about MONTH_LABEL_WIDTH units: over a long period label
+        # every n-th month, and print the values only while they fit above their bars.
+        "label_every": max(1, math.ceil(MONTH_LABEL_WIDTH / slot)),
+        "show_values": slot >= VALUE_LABEL_WIDTH,
+    }

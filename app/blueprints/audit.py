@@ -61,15 +61,19 @@ def _filters() -> tuple[audit_service.AuditFilters, dict[str, str], dict[str, st
 
 @bp.get("")
 def history() -> Response:
-    """List entries newest first, with keyset paging on the id (`?before=<id>`)."""
+    """List entries newest first, with keyset paging on the id (`?before=<id>`).
+
+    A bad filter is a 400, for htmx too: the form comes back with the message next to the
+    field, and htmx swaps only the form (app.js swaps a 400 for forms marked
+    data-swap-bad-request), so the results and the URL stay as they were.
+    """
     filters, raw, errors = _filters()
     before = request.args.get("before", type=database_id)
     rows, next_before = ([], None) if errors else audit_service.page(filters, before, PAGE_SIZE)
-    return render(
+    response = render(
         "audit/list.html",
-        "audit/partials/results.html",
-        # htmx swaps 422 bodies (not 400), so a bad date shows its message in the results.
-        status=(422 if is_fragment_request() else 400) if errors else 200,
+        "audit/partials/filters.html" if errors else "audit/partials/history.html",
+        status=400 if errors else 200,
         entries=rows,
         errors=errors,
         filters={key: raw.get(key, "") for key in FILTER_KEYS},
@@ -77,6 +81,11 @@ def history() -> Response:
         first_page=not before,
         next_before=next_before,
     )
+    if errors and is_fragment_request():
+        response.headers["HX-Retarget"] = "#audit-filters"
+        response.headers["HX-Reswap"] = "outerHTML"
+        response.headers["HX-Push-Url"] = "false"
+    return response
 
 
 @bp.get("/export.csv")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -20,24 +21,17 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
-from pausa_gate.state import Actor
 
 from .. import htmx
 from ..extensions import limiter, login_manager
 from ..maintenance.validation import has_unstorable_text
 from ..models import User
-from ..security import safe_next
+from ..security import request_actor, safe_next
+from ..services import password_links
 from ..services import sessions as session_service
 from ..services import users as user_service
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-def request_actor(name: str | None = None) -> Actor:
-    """Describe who is acting in this request, for the audit trail."""
-    if name is None:
-        name = current_user.email if current_user.is_authenticated else "anonymous"
-    return Actor(name=name, ip=request.remote_addr, user_agent=request.user_agent.string)
 
 
 @login_manager.user_loader
@@ -62,8 +56,6 @@ def load_user(user_id: str) -> User | None:
 def _current_path() -> str:
     """Return the page the user is on: htmx tells us, otherwise it is this request."""
     if htmx.is_fragment_request() and request.headers.get("HX-Current-URL"):
-        from urllib.parse import urlsplit
-
         parts = urlsplit(request.headers["HX-Current-URL"])
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return request.full_path.rstrip("?")
@@ -158,3 +150,60 @@ def sign_out_everywhere() -> Response:
 def _forget_session() -> None:
     logout_user()
     session.pop(session_service.COOKIE_KEY, None)
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def set_password(token: str) -> Response | str:
+    """Let the holder of a one-time link (`flask users bootstrap --link`) choose a password, then sign in."""
+    try:
+        user = password_links.user_for(token[:2048])
+    except password_links.LinkUnusable as error:
+        return _unusable_link(error)
+    if request.method == "GET":
+        return _set_password_page(user.email, None, 200)
+    password = request.form.get("password", "")[:1024]
+    if len(password) < user_service.MIN_PASSWORD_LENGTH:
+        error = gettext(
+            "The password needs at least %(count)d characters.", count=user_service.MIN_PASSWORD_LENGTH
+        )
+        return _set_password_page(user.email, error, 400)
+    if password != request.form.get("password_confirmation", "")[:1024]:
+        return _set_password_page(user.email, gettext("The two passwords are not the same."), 400)
+    try:
+        user = password_links.set_password(token[:2048], password, request_actor(user.email))
+    except password_links.LinkUnusable as error:
+        return _unusable_link(error)
+    raw_key = session_service.open_session(user, request_actor(user.email))
+    session[session_service.COOKIE_KEY] = raw_key
+    login_user(user)
+    flash(gettext("Your password is set and you are signed in."))
+    return redirect(url_for("admin.dashboard") if user.is_admin else url_for("site.home"))
+
+
+def _set_password_page(email: str, error: str | None, status: int) -> Response:
+    page = render_template(
+        "auth/set_password.html", email=email, error=error, min_length=user_service.MIN_PASSWORD_LENGTH
+    )
+    return _private(Response(page, status=status))
+
+
+def _private(response: Response) -> Response:
+    """Keep a page whose address is a credential out of caches and of other sites' Referer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _unusable_link(error: Exception) -> Response:
+    """Explain a link that cannot be used (400 forged, 410 expired or used); nothing changes."""
+    gone = isinstance(error, password_links.LinkGone)
+    if gone:
+        problem = gettext(
+            "This link has expired or was already used. Ask an admin for a new one "
+            "(flask users set-password EMAIL --link)."
+        )
+    else:
+        problem = gettext("This link is not valid. Check that it was copied whole.")
+    page = render_template("auth/set_password.html", problem=problem)
+    return _private(Response(page, status=410 if gone else 400))

@@ -12,9 +12,9 @@ from pausa_gate.cookies import COOKIE
 from pausa_gate.windows import utcnow
 
 from ..extensions import db, limiter
+from ..security import request_actor
 from ..services import audit
 from ..services import bypass as bypass_service
-from .auth import request_actor
 
 bp = Blueprint("bypass", __name__, url_prefix="/bypass")
 

@@ -12,9 +12,12 @@ import time
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from pausa_gate.windows import utcnow
 
+from ..extensions import FEED_KEY
 from ..gate import edge
-from ..gate.feed import FEED_KEY, FeedCache
+from ..gate.feed import FeedCache
 from ..gate.inapp import bearer_token, gate, gate_state, response_for
+from ..ratelimits import TokenAttemptsExceeded
+from ..services import tokens as token_service
 
 bp = Blueprint("edge", __name__, url_prefix="/gate")
 
@@ -50,9 +53,6 @@ def _refused(status: int, code: str, message: str) -> Response:
 @bp.get("/state")
 def state() -> Response:
     """Give a host app's gate the state feed: ETag, 304, and a bounded long-poll (`?wait=SECONDS`)."""
-    from ..ratelimits import TokenAttemptsExceeded
-    from ..services import tokens as token_service
-
     try:
         token = token_service.authenticate(bearer_token())
     except TokenAttemptsExceeded as limited:

@@ -6,17 +6,20 @@ import json
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, render_template, request
-from flask_babel import get_locale
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask_babel import get_locale, gettext
 from pausa_gate.decision import banner_facts
 from pausa_gate.state import WindowState
-from pausa_gate.windows import public_facts, upcoming_window, utcnow, window_in_effect
+from pausa_gate.windows import public_facts, upcoming_facts, upcoming_window, utcnow, window_in_effect
 
 from .. import htmx
 from ..extensions import csrf, limiter
 from ..gate.inapp import decision_for, gate, gate_state
 from ..gate.pages import PARTIAL
 from ..mail import email_enabled
+from ..security import referring_page, safe_next, same_site
+from ..services import NotFound
+from ..services import subscriptions as subscription_service
 
 # Mounted twice: at /maintenance for Pausa's own pages, and as `visitor` under the public prefix
 # (GATE_PUBLIC_PREFIX, /_pausa) that a reverse proxy routes to Pausa from the system it protects.
@@ -26,19 +29,28 @@ bp = Blueprint("public", __name__, url_prefix="/maintenance", static_folder="../
 
 
 def render_maintenance_page(
-    window: WindowState | None, now: datetime, status: int = 200, blocked_method: str = "GET"
+    window: WindowState | None, now: datetime, status: int = 200, blocked_method: str = "GET",
+    upcoming: WindowState | None = None,
 ) -> Response:
     """Render the whole maintenance page (at /maintenance and under the visitors' prefix)."""
     blocked_write = blocked_method.upper() not in ("GET", "HEAD", "OPTIONS")
-    html = gate().pages.page(window, now, str(get_locale()), blocked_write=blocked_write)
+    html = gate().pages.page(window, now, str(get_locale()), blocked_write=blocked_write, upcoming=upcoming)
     return htmx.vary(Response(html, status=status))
+
+
+def _now_and_next(now: datetime) -> tuple[WindowState | None, WindowState | None]:
+    """Return the window in effect, and else the announced one still to come (the page tells of it)."""
+    state = gate_state()
+    window = window_in_effect(state, now)
+    return window, None if window is not None else upcoming_window(state, now)
 
 
 @bp.get("")
 def page() -> Response:
-    """Show the maintenance page, or say that everything is running."""
+    """Show the maintenance page, the maintenance planned next, or that everything is running."""
     now = utcnow()
-    response = render_maintenance_page(window_in_effect(gate_state(), now), now)
+    window, upcoming = _now_and_next(now)
+    response = render_maintenance_page(window, now, upcoming=upcoming)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -47,15 +59,15 @@ def page() -> Response:
 def status() -> Response:
     """Answer the page's poll: the status partial, or a reload once the window has ended."""
     now = utcnow()
-    window = window_in_effect(gate_state(), now)
+    window, upcoming = _now_and_next(now)
     came_from_block = request.args.get("active") == "1"
     if not htmx.is_fragment_request():
-        response = render_maintenance_page(window, now)
+        response = render_maintenance_page(window, now, upcoming=upcoming)
     elif window is None and came_from_block:
         # Reload the URL the user was on: the page was rendered there in place.
         response = htmx.refresh()
     else:
-        html = gate().pages.get(PARTIAL, window, now, str(get_locale()))
+        html = gate().pages.get(PARTIAL, window, now, str(get_locale()), upcoming=upcoming)
         response = htmx.vary(Response(html))
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -71,7 +83,8 @@ def status_json() -> Response:
     body = {
         "active": window is not None,
         "window": public_facts(window, now) if window else None,
-        "upcoming": public_facts(upcoming, now) if upcoming else None,
+        # Counts to its start (seconds_remaining, seconds_until_start); seconds_until_eta to its ETA.
+        "upcoming": upcoming_facts(upcoming, now) if upcoming else None,
         "version": state.version,
     }
     response = Response(
@@ -106,28 +119,51 @@ SUBSCRIBE_PAGE = "public/subscribe.html"
 # The maintenance page offers the form only when the site sends email.
 bp.app_template_global("email_enabled")(email_enabled)
 SUBSCRIBE_PARTIAL = "public/partials/subscribe.html"
-
-
-def _same_site() -> bool:
-    """Tell whether a POST came from a page of this site (or GATE_SITE_URL's): Origin, else Referer.
-
-    A request with neither (curl, a privacy extension) is let through: it carries no
-    credentials this endpoint uses, and browsers send Origin on every cross-site POST.
-    """
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if source is None:
-        return True
-    origin = urlsplit(source).netloc.lower()
-    # The form is also served on the protected system's own site, under the visitors' prefix.
-    site = urlsplit(current_app.config.get("GATE_SITE_URL") or "").netloc.lower()
-    return origin == request.host.lower() or (bool(site) and origin == site)
+# A longer way back is no page a visitor was on; the subscribe page then links to the maintenance page.
+MAX_BACK_LENGTH = 2000
+# One page for both unsubscribe links (this one and standing notices'): the view gives its words.
+UNSUBSCRIBE_PAGE = "public/unsubscribe.html"
 
 
 def _subscribe_answer(status: int = 200, **context: object) -> Response:
     """The confirmation or the form with its error: a fragment for htmx, else a small page."""
-    response = htmx.render(SUBSCRIBE_PAGE, SUBSCRIBE_PARTIAL, status=status, **context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return htmx.form_answer(
+        SUBSCRIBE_PAGE, SUBSCRIBE_PARTIAL, status, subscribe_back=_page_they_were_on(), **context
+    )
+
+
+def _window_taking_subscribers(now: datetime) -> tuple[WindowState | None, str | None]:
+    """Return the window that takes subscribers, or None and the words saying why there is none.
+
+    The maintenance page's rule: only a window the database holds (id > 0), not the fail mode's
+    stand-in (-1) nor one started while the database was down (-2 and below).
+    """
+    state = gate_state()
+    window = window_in_effect(state, now)
+    if window is not None and window.id > 0:
+        return window, None
+    if window is not None:
+        return None, gettext("Email sign-up is not available right now. Please try again in a few minutes.")
+    if upcoming_window(state, now) is not None:
+        return None, gettext("Maintenance has not started yet: once it starts, this page can email you "
+                             "when the site is back.")
+    return None, gettext("Maintenance is over: there is nothing to wait for.")
+
+
+def _page_they_were_on() -> str | None:
+    """Return the page of this site the visitor came from, to go back to; never another site's.
+
+    The form's `next` (a POST), else the GET's `next` (the language switcher's way back here), else
+    its Referer on this host or GATE_SITE_URL's (checked like the language switcher's way back).
+    """
+    target = request.form.get("next") if request.method == "POST" else request.args.get("next")
+    target = safe_next(target, "")
+    if not target and request.method == "GET":
+        target = referring_page((urlsplit(current_app.config.get("GATE_SITE_URL") or "").netloc,))
+    subscribe_pages = {url_for("public.subscribe_page"), url_for("visitor.subscribe_page")}
+    if not target or len(target) > MAX_BACK_LENGTH or urlsplit(target).path in subscribe_pages:
+        return None
+    return target
 
 
 def _subscribe_limit() -> str:
@@ -137,17 +173,22 @@ def _subscribe_limit() -> str:
 @bp.errorhandler(429)
 def subscribe_rate_limited(error: Exception) -> Response:
     """Only /maintenance/subscribe is rate limited here: answer in its own words, where the form is."""
-    from flask_babel import gettext
-
-    response = _subscribe_answer(
-        429,
-        subscribe_error=gettext(
-            "That was a lot of tries in a short time. Please wait a minute and try again."
-        ),
-        subscribe_email=request.form.get("email", "")[:254],
+    return htmx.too_many_tries(
+        SUBSCRIBE_PAGE, SUBSCRIBE_PARTIAL, error, error_name="subscribe_error", email_name="subscribe_email",
+        subscribe_back=_page_they_were_on(),
     )
-    retry_after = getattr(error, "retry_after", None)
-    response.headers["Retry-After"] = str(int(retry_after)) if retry_after else "60"
+
+
+@bp.get("/subscribe")
+def subscribe_page() -> Response:
+    """Show the form on a page of its own: without JavaScript the maintenance page reloads and wipes it."""
+    if not email_enabled():
+        abort(404, description=gettext("Email notifications are switched off on this site."))
+    _, closed = _window_taking_subscribers(utcnow())
+    html = render_template(SUBSCRIBE_PAGE, subscribe_closed=closed, subscribe_back=_page_they_were_on())
+    response = Response(html)
+    # Never shared: the way back is this visitor's own page.
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -155,19 +196,13 @@ def subscribe_rate_limited(error: Exception) -> Response:
 @limiter.limit(_subscribe_limit, methods=["POST"])
 def subscribe() -> Response:
     """Subscribe an address to the end of the window in effect; a repeat answers exactly the same."""
-    from flask import abort
-    from flask_babel import gettext
-
-    from ..services import NotFound
-    from ..services import subscriptions as subscription_service
-
-    if not _same_site():
+    if not same_site():
         abort(403, description=gettext("This form can only be sent from this site."))
     if not email_enabled():
         # MAIL_BACKEND=disabled: the page offers no form; a stale page or a script gets a plain no.
         abort(404, description=gettext("Email notifications are switched off on this site."))
     email = request.form.get("email", "")
-    window = window_in_effect(gate_state(), utcnow())
+    window, closed = _window_taking_subscribers(utcnow())
     try:
         if window is None:
             raise NotFound("no window")
@@ -180,7 +215,7 @@ def subscribe() -> Response:
         )
     except NotFound:
         return _subscribe_answer(
-            422, subscribe_error=gettext("Maintenance is over: there is nothing to wait for."),
+            422, subscribe_error=closed or gettext("Maintenance is over: there is nothing to wait for."),
             subscribe_email=email[:254],
         )
     return _subscribe_answer(
@@ -191,18 +226,13 @@ def subscribe() -> Response:
 
 # Anonymous and cookie-free on purpose: the maintenance page is rendered once a second and shared by
 # every visitor, so it cannot carry a per-session CSRF token; the endpoint uses no credentials (no
-# session, no login), so CSRF would protect nothing. Cross-site posts are refused by _same_site().
+# session, no login), so CSRF would protect nothing. Cross-site posts are refused by same_site().
 csrf.exempt(subscribe)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> Response:
     """GET asks to confirm (mail scanners prefetch links: it changes nothing); POST unsubscribes."""
-    from flask import abort
-    from flask_babel import gettext
-
-    from ..services import subscriptions as subscription_service
-
     subscriber_id = subscription_service.read_unsubscribe_token(token)
     if subscriber_id is None:
         abort(400, description=gettext(
@@ -213,7 +243,12 @@ def unsubscribe(token: str) -> Response:
         if not subscription_service.unsubscribe(subscriber_id):
             abort(404, description=gettext("This subscription no longer exists."))
         done = True
-    response = Response(render_template("public/unsubscribe.html", token=token, done=done))
+    html = render_template(
+        UNSUBSCRIBE_PAGE, done=done, action=url_for("public.unsubscribe", token=token),
+        question=gettext("Stop the email that tells you the site is back?"),
+        done_text=gettext("You will not get the “we’re back” email."),
+    )
+    response = Response(html)
     response.headers["Cache-Control"] = "no-store"
     return response
 

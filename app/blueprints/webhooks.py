@@ -1,6 +1,6 @@
 """Webhook receivers: always reachable, whatever maintenance says.
 
-A verified event is committed to the inbox (app/services/webhooks.py) before
+A verified event is committed to the inbox (app/services/webhook_inbox.py) before
 the 200: one INSERT ... ON CONFLICT DO NOTHING, nothing else in the request.
 A known event answers 200 too (`duplicate: true`) and changes nothing.
 A receiver without secrets answers 503 `not_configured` (the sender keeps
@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ..extensions import csrf
+from ..extensions import METRICS_KEY, csrf
 from ..inputs import read_body
 from ..maintenance.signatures import SignatureError, verify_standard, verify_stripe
 from ..maintenance.validation import BodyError, has_unstorable_text, parse_json
@@ -28,9 +28,6 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
 
 
-TRACKER_KEY = "pausa.webhook_rejections"
-# Which setting each receiver needs; without it the receiver refuses everything.
-SECRETS = {"stripe": "STRIPE_WEBHOOK_SECRETS", "standard": "STANDARD_WEBHOOK_SECRETS"}
 # Refusals raised outside our code (a body over MAX_CONTENT_LENGTH, a bad request); a 5xx is our
 # failure (e.g. the database), not the sender's, and is not counted as a rejection.
 DEFAULT_REASONS = {400: "malformed", 413: "too_large"}
@@ -44,16 +41,11 @@ def _bad(error: str, message: str, rejected: SignatureError | None = None) -> tu
 
 def _not_configured(provider: str) -> tuple[Response, int] | None:
     """Refuse loudly when this receiver has no secret, rather than reject every event as badly signed."""
-    if current_app.config.get(SECRETS[provider]):
+    if current_app.config.get(webhook_service.SECRETS[provider]):
         return None
-    message = f"this site has no {SECRETS[provider]}: {provider} webhooks are not configured"
+    message = f"this site has no {webhook_service.SECRETS[provider]}: {provider} webhooks are not configured"
     g.webhook_rejection = ("not_configured", None)
     return jsonify(error="not_configured", message=message), 503
-
-
-def tracker() -> webhook_rejections.RejectionTracker:
-    """This process's rejection counts not yet written to the database."""
-    return current_app.extensions.setdefault(TRACKER_KEY, webhook_rejections.RejectionTracker())
 
 
 @bp.after_request
@@ -62,15 +54,13 @@ def _count_rejection(response: Response) -> Response:
     reason, skew = g.get("webhook_rejection") or (DEFAULT_REASONS.get(response.status_code), None)
     if reason is None or not request.endpoint:
         return response
-    from ..metrics import EXTENSION_KEY
-
     provider = request.endpoint.rpartition(".")[2]
     reason = webhook_rejections.reason_of(reason)
-    metrics = current_app.extensions.get(EXTENSION_KEY)
+    metrics = current_app.extensions.get(METRICS_KEY)
     if metrics is not None:
         metrics.count_webhook_rejection(provider, reason)
     detail = (response.get_json(silent=True) or {}).get("message") or response.status
-    webhook_rejections.record(tracker(), provider, reason, skew, str(detail)[:200])
+    webhook_rejections.record(webhook_rejections.tracker(), provider, reason, skew, str(detail)[:200])
     return response
 
 

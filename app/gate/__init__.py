@@ -9,5 +9,6 @@
 
 What a request is, what a block answers, the bypass cookie and the decision itself
 are the pure core in `pausa_gate` (gate/), shared with the embeddable middleware.
-This package imports nothing from the services at import time, so they may import it.
+The services import only `notifier` (to mark a state change, app/services/state.py);
+`inapp` builds on the services (the state, tokens, changes made while the database was down).
 """

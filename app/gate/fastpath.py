@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,9 +29,12 @@ from pausa_gate.state import ANONYMOUS, RequestFacts
 from pausa_gate.windows import utcnow, window_in_effect
 from werkzeug.http import HTTP_STATUS_CODES
 
+from ..extensions import GATE_KEY, METRICS_KEY, SECURITY_HEADERS_KEY, STATE_CACHE_KEY
 from . import edge
-from .inapp import GATE_KEY, STATE_CACHE_KEY
 from .pages import PARTIAL
+
+# The moment this layer saw the request, in its WSGI environ: app/metrics.py times the latency from there.
+STARTED_KEY = "pausa.started"
 
 
 class MaintenanceFastPath:
@@ -49,6 +53,7 @@ class MaintenanceFastPath:
             self.extra_headers.append(("X-Pausa-Worker", f"{socket.gethostname()}:{os.getpid()}"))
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = environ[STARTED_KEY] = time.perf_counter()
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD"):
             path = environ.get("PATH_INFO")
@@ -64,7 +69,7 @@ class MaintenanceFastPath:
                 answer = None  # MAINTENANCE_GATE=off: nothing is ever blocked
             if answer is not None:
                 start_response(_status_line(answer.status), answer.headers)
-                self._count(answer.status)
+                self._count(answer.status, started)
                 return [] if method == "HEAD" else [answer.body]
         return self.wsgi_app(environ, start_response)
 
@@ -121,13 +126,13 @@ class MaintenanceFastPath:
 
     def _with_security(self, answer: Answer) -> Answer:
         headers = [*answer.headers, ("Content-Length", str(len(answer.body))),
-                   *self.flask_app.extensions["pausa.security_headers"], *self.extra_headers]
+                   *self.flask_app.extensions[SECURITY_HEADERS_KEY], *self.extra_headers]
         return Answer(answer.status, headers, answer.body)
 
-    def _count(self, status: int) -> None:
-        metrics: Any = self.flask_app.extensions.get("pausa.metrics")
+    def _count(self, status: int, started: float) -> None:
+        metrics: Any = self.flask_app.extensions.get(METRICS_KEY)
         if metrics is not None and hasattr(metrics, "count_fast"):
-            metrics.count_fast(status)
+            metrics.count_fast(status, started=started)
 
 
 def _status_line(status: int) -> str:

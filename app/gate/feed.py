@@ -13,12 +13,12 @@ import threading
 from flask import Flask
 from pausa_gate import document, feed
 from pausa_gate.pages import PLAIN, variants_of
-from pausa_gate.state import GateState, unknown_state
+from pausa_gate.state import GateState, Status, WindowState, unknown_state
 
+from ..extensions import GATE_KEY
 from ..i18n import LANGUAGES
 from .pages import PAGE
 
-FEED_KEY = "pausa.feed"
 KINDS = ("read", "write")  # the page a blocked read gets, and the one saying a change was not saved
 
 
@@ -46,12 +46,16 @@ class FeedCache:
 
     @staticmethod
     def _kinds(pages, window, language: str, page_variant: str) -> dict[str, str | None]:
-        return {kind: pages.slotted(PAGE, window, language, page_variant, blocked_write=(kind == "write"))
-                for kind in KINDS}
+        kinds = {kind: pages.slotted(PAGE, window, language, page_variant, blocked_write=(kind == "write"))
+                 for kind in KINDS}
+        if _drains(window):
+            # What a write refused during the drain period gets: the page, and the sentence (JSON, htmx).
+            kinds["drain"] = pages.slotted(PAGE, window, language, page_variant, blocked_write=True,
+                                           draining=True)
+            kinds["drain_text"] = pages.slotted_drain_text(window, language)
+        return kinds
 
     def _build(self, state: GateState) -> dict:
-        from .inapp import GATE_KEY
-
         gate = self.app.extensions[GATE_KEY]
         pages = gate.pages
         windows = {}
@@ -80,3 +84,8 @@ class FeedCache:
             fail_mode=config["MAINTENANCE_FAIL_MODE"],
             pages={"windows": windows, "unavailable": unavailable},
         )
+
+
+def _drains(window: WindowState) -> bool:
+    """Tell whether a window can still refuse writes before its start (a scheduled one with a drain)."""
+    return window.status is Status.SCHEDULED and window.drain_minutes > 0

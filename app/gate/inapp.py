@@ -14,12 +14,13 @@ from pausa_gate.state import ANONYMOUS, GateState, Viewer
 from pausa_gate.windows import utcnow
 from sqlalchemy.exc import OperationalError
 
-from ..extensions import db
+from ..extensions import FEED_KEY, GATE_KEY, STATE_CACHE_KEY, db
+from ..services import offline
+from ..services import state as state_service
+from ..services import tokens as token_service
+from .feed import FeedCache
 from .notifier import init_notifier
 from .pages import Pages
-
-STATE_CACHE_KEY = "pausa.state_cache"
-GATE_KEY = "pausa.gate"
 
 
 class Gate:
@@ -28,8 +29,9 @@ class Gate:
     def __init__(self, app: Flask):
         config = app.config
         self.prefix = config["GATE_PUBLIC_PREFIX"]
-        # Pausa's own pages: its always-allowed paths, the visitors' prefix and the allowlist.
-        self.allowlist = (*config["MAINTENANCE_ALLOWLIST"], self.prefix)
+        # Pausa's own pages: its always-allowed paths, the visitors' prefix, the public status page
+        # and its feeds (calendars keep reading them during a window: docs/status.md) and the allowlist.
+        self.allowlist = (*config["MAINTENANCE_ALLOWLIST"], self.prefix, "/status")
         # The system behind the edge gate: its own allowlist and the prefix, nothing of Pausa's.
         self.edge_allowlist = (*config["MAINTENANCE_ALLOWLIST"], self.prefix)
         self.trusted_proxies = parse_networks(config["GATE_TRUSTED_PROXIES"])
@@ -40,8 +42,6 @@ class Gate:
 
 def init_gate(app: Flask) -> None:
     """Create this worker's state cache and install the gate before every request."""
-    from ..services import maintenance as maintenance_service
-
     config = app.config
 
     def in_app_context(function):
@@ -53,21 +53,19 @@ def init_gate(app: Flask) -> None:
 
     snapshot_path = config["MAINTENANCE_STATE_FILE"]
     cache = StateCache(
-        in_app_context(maintenance_service.read_version),
-        in_app_context(maintenance_service.load_gate_state),
+        in_app_context(state_service.read_version),
+        in_app_context(state_service.load_gate_state),
         ttl=config["MAINTENANCE_STATE_TTL"],
         snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
         fail_closed=config["MAINTENANCE_FAIL_MODE"] == "closed",
     )
     app.extensions[STATE_CACHE_KEY] = cache
     app.extensions[GATE_KEY] = Gate(app)
-    from .feed import FEED_KEY, FeedCache
-
     app.extensions[FEED_KEY] = FeedCache(app)
     if config["MAINTENANCE_GATE"]:
         # First in line: a blocked request should cost as little as possible.
         app.before_request_funcs.setdefault(None, []).insert(0, enforce)
-    init_notifier(app, cache)
+    init_notifier(app, cache, on_database_back=in_app_context(offline.replay))
     if config["MAINTENANCE_STATE_REFRESH"] == "background":
         # Before the gate: the refresher starts in every worker process (gunicorn's
         # post_worker_init starts it even earlier, before the first request).
@@ -106,8 +104,6 @@ def bearer_token() -> str | None:
 
 def current_viewer() -> Viewer:
     """Describe who is asking; this may read the user or token from the database."""
-    from ..services import tokens as token_service
-
     scopes: frozenset[str] = frozenset()
     raw = bearer_token()
     if raw is not None:

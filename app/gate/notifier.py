@@ -15,6 +15,8 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import redis
 from flask import Flask, current_app, has_app_context
@@ -25,6 +27,9 @@ from pausa_gate.windows import utcnow
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+
+from ..extensions import NOTIFIER_KEY, STATE_CACHE_KEY
+from ..redis_connections import options_for
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +57,23 @@ _STORE_PENDING = _UNLESS_HELD_IS_NEWER + (
     "redis.call('RPUSH', KEYS[2], ARGV[3])\nredis.call('PUBLISH', ARGV[4], ARGV[1])\nreturn 1"
 )
 
-NOTIFIER_KEY = "pausa.notifier"
 STATE_CHANGED = "pausa_state_changed"
 
 
 class StateNotifier:
     """Publish state changes, and listen for them in a daemon thread per worker process."""
 
-    def __init__(self, url: str, cache: StateCache, timeout: float = 0.5):
+    def __init__(
+        self, url: str, cache: StateCache, timeout: float = 0.5, tls: Mapping[str, Any] | None = None
+    ):
         self._url = url
         self._cache = cache
         self._timeout = timeout
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # rediss:// settings (REDIS_SSL_CERT_REQS), given to every connection this notifier opens.
+        self._tls = dict(tls or {})
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, **self._tls
+        )
         self._listener_pid: int | None = None
         self._stop = threading.Event()
         self._failing = False
@@ -143,7 +153,7 @@ class StateNotifier:
             return
         self._listener_pid = os.getpid()
         self._client = redis.Redis.from_url(
-            self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout, **self._tls
         )
         self._stop.clear()
         thread = threading.Thread(target=self._listen, name="pausa-state-listener", daemon=True)
@@ -158,7 +168,7 @@ class StateNotifier:
             pubsub = None
             try:
                 # No read timeout on the subscription: it waits for messages by design.
-                listener = redis.Redis.from_url(self._url, socket_connect_timeout=self._timeout)
+                listener = redis.Redis.from_url(self._url, socket_connect_timeout=self._timeout, **self._tls)
                 pubsub = listener.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
                 # Anything may have changed while we were not listening.
@@ -200,19 +210,23 @@ class StateNotifier:
         self._failing = False
 
 
-def init_notifier(app: Flask, cache: StateCache) -> None:
-    """Wire the notifier when REDIS_URL is set: listen lazily in each worker process."""
+def init_notifier(app: Flask, cache: StateCache, on_database_back: Callable[[], object]) -> None:
+    """Wire the notifier when REDIS_URL is set: listen lazily in each worker process.
+
+    `on_database_back` writes the changes made while the database was down
+    (app/services/offline.py); it runs in the refresher, once the database answers again.
+    """
     url = app.config.get("REDIS_URL")
     if not url:
         return
-    notifier = StateNotifier(url, cache, timeout=app.config["REDIS_TIMEOUT"])
+    tls = options_for(app.config, url)
+    notifier = StateNotifier(url, cache, timeout=app.config["REDIS_TIMEOUT"], tls=tls)
     app.extensions[NOTIFIER_KEY] = notifier
-    def write_pending_changes() -> None:
-        from ..services import offline
 
+    def write_pending_changes() -> None:
         # Still down (the database or Redis): the next refresh tries again.
-        with app.app_context(), contextlib.suppress(OperationalError, redis.RedisError):
-            offline.replay()
+        with contextlib.suppress(OperationalError, redis.RedisError):
+            on_database_back()
 
     cache.set_redis(
         fallback=notifier.read, on_database_state=notifier.store, on_database_back=write_pending_changes,
@@ -233,8 +247,6 @@ def _after_commit(session: Session) -> None:
     """Once a state change is committed, enforce it here at once and send it to every other worker."""
     if not session.info.pop(STATE_CHANGED, False) or not has_app_context():
         return
-    from .inapp import STATE_CACHE_KEY
-
     cache: StateCache | None = current_app.extensions.get(STATE_CACHE_KEY)
     if cache is None:
         return

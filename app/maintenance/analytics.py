@@ -8,6 +8,7 @@ the window, not about the period.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -188,12 +189,40 @@ def timeline_bar(
     return round(min(x, width - min_width), 2), round(w, 2)
 
 
-def month_bars(months: list[MonthFigures], width: float, height: float) -> list[Bar]:
-    """Lay out one bar per month, heights scaled to the largest month (zero months have no height)."""
+@dataclass(frozen=True)
+class Axis:
+    """The value axis of the monthly chart: a unit, a round top and the ticks up to it."""
+
+    unit: str  # "hours" or "minutes"
+    unit_seconds: int
+    top_seconds: float
+    ticks: tuple[float, ...]  # in the unit, from 0 to the top
+
+
+def _round_step(raw: float) -> float:
+    """The smallest of 1, 2, 5 (times a power of ten) at or above `raw`."""
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(factor * power for factor in (1, 2, 5, 10) if raw <= factor * power)
+
+
+def downtime_axis(months: list[MonthFigures], ticks: int = 4) -> Axis:
+    """Choose the unit (minutes while the largest month is under 2 h) and a round top above it."""
+    largest = max((m.total.total_seconds() for m in months), default=0.0)
+    unit, unit_seconds = ("minutes", 60) if largest < 2 * 3600 else ("hours", 3600)
+    value = largest / unit_seconds
+    step = _round_step(value / ticks) if value > 0 else 1.0
+    count = max(1, math.ceil(round(value / step, 9)))
+    return Axis(unit, unit_seconds, count * step * unit_seconds, tuple(step * i for i in range(count + 1)))
+
+
+def month_bars(
+    months: list[MonthFigures], width: float, height: float, top_seconds: float | None = None
+) -> list[Bar]:
+    """Lay out one bar per month, heights scaled to `top_seconds` (default: the largest month)."""
     if not months:
         return []
     slot = width / len(months)
-    top = max((m.total for m in months), default=timedelta()).total_seconds()
+    top = top_seconds or max((m.total for m in months), default=timedelta()).total_seconds()
     bars = []
     for index, m in enumerate(months):
         h = (m.total.total_seconds() / top * height) if top else 0.0

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from pausa_gate.state import GateState, Mode, Reason, Status, WindowState
+from pausa_gate.state import GateState, Mode, Reason, Status, WindowState, message_pairs
 from pausa_gate.windows import window_in_effect
 
 
@@ -31,6 +31,7 @@ def provisional_window(window_id: int, values: Mapping[str, Any], now: datetime)
         mode=Mode(values.get("mode", Mode.FULL)),
         reason=Reason(values.get("reason", Reason.OTHER)),
         message=values.get("message") or "",
+        messages=message_pairs(values.get("messages")),
         starts_at=now,
         eta=values.get("eta"),
         ends_at=values.get("ends_at"),

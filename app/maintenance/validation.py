@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pausa_gate.languages import LANGUAGES
 from pausa_gate.paths import normalise_path
-from pausa_gate.state import DEFAULT_MESSAGE, ROLES, Mode, Reason
-from pausa_gate.windows import parse_moment
+from pausa_gate.state import DEFAULT_MESSAGE, ROLES, Mode, Reason, language_tag
+from pausa_gate.windows import parse_moment, relative_offset
 
 MESSAGE_MAX = 500
 MAX_LIST_ITEMS = 50
@@ -28,6 +29,7 @@ INVALID_TEXT = "Contains invalid characters (such as a NUL byte); remove them."
 
 FIELDS = (
     "message",
+    "messages",
     "reason",
     "mode",
     "scope_paths",
@@ -55,10 +57,18 @@ class WindowInput:
     """Validated window fields; only the keys in `given` were supplied."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    # ETA and end given as lengths (30m): they count from the start, which an edit of a planned
+    # window may not name (the service then counts from the stored start).
+    offsets: dict[str, timedelta] = field(default_factory=dict)
 
     @property
     def given(self) -> set[str]:
         return set(self.values)
+
+
+def column_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn validated values into what the window's columns store (enums as their text)."""
+    return {name: getattr(value, "value", value) for name, value in values.items()}
 
 
 def validate_window(
@@ -72,6 +82,7 @@ def validate_window(
     """
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
+    offsets: dict[str, timedelta] = {}
     unknown = sorted(set(data) - set(FIELDS))
     for name in unknown:
         errors[name] = "Unknown field."
@@ -97,6 +108,13 @@ def validate_window(
             else:
                 values["message"] = message
 
+    # The message per language: only when given (absent, a new window has none; an update keeps them).
+    if present("messages"):
+        messages, message_errors = validate_messages(data["messages"])
+        errors.update(message_errors)
+        if not message_errors:
+            values["messages"] = messages
+
     for name, enum_type, default in (("reason", Reason, Reason.OTHER), ("mode", Mode, Mode.FULL)):
         if present(name) and data[name] != "":
             try:
@@ -112,7 +130,7 @@ def validate_window(
         try:
             starts_at = parse_moment(str(data["starts_at"]), now)
         except ValueError:
-            errors["starts_at"] = "Use a time like 2026-01-31T02:00Z, or 30m, 2h."
+            errors["starts_at"] = f"Use a time like {example_moment(now)}, or 30m, 2h from now."
         else:
             if starts_at > now + MAX_AHEAD:
                 errors["starts_at"] = "Must be within a year from now."
@@ -129,10 +147,13 @@ def validate_window(
             values[name] = None  # an explicit empty value clears it
             continue
         try:
-            moment = parse_moment(str(data[name]), now)
+            moment = parse_moment(str(data[name]), starts_at)  # 30m counts from the start
         except ValueError:
-            errors[name] = "Use a time like 2026-01-31T02:00Z, or 30m, 2h."
+            errors[name] = f"Use a time like {example_moment(now)}, or 30m, 2h from the start."
             continue
+        offset = relative_offset(str(data[name]))
+        if offset is not None:
+            offsets[name] = offset
         if moment <= now:
             errors[name] = "Must be in the future."
         elif moment <= starts_at:
@@ -206,7 +227,50 @@ def validate_window(
 
     if errors:
         raise ValidationError(errors)
-    return WindowInput(values)
+    return WindowInput(values, offsets)
+
+
+def example_moment(now: datetime) -> str:
+    """Return an example time for hints: tomorrow at 02:00 UTC, never one in the past."""
+    return f"{(now + timedelta(days=1)):%Y-%m-%d}T02:00Z"
+
+
+# The languages a message may be written in, by BCP 47 tag; lowercase and `_` spellings are accepted.
+MESSAGE_LANGUAGES = tuple(language_tag(language) for language in LANGUAGES)
+_MESSAGE_LANGUAGE_SPELLINGS = {tag.lower(): tag for tag in MESSAGE_LANGUAGES}
+
+
+def validate_messages(raw: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Check a window's messages per language: {language tag: text}, each like `message`.
+
+    Returns the messages keyed by canonical tag (an empty text drops that language, so its
+    visitors get the default message) and the errors keyed `messages.<tag as given>`. The
+    whole map is replaced on an update: send every language you want to keep.
+    """
+    if not isinstance(raw, Mapping):
+        return {}, {"messages": 'Must be an object of language tag to text, like {"pt-BR": "..."}.'}
+    if len(raw) > MAX_LIST_ITEMS:  # a bound on the errors echoed back, as on the lists
+        return {}, {"messages": f"At most {MAX_LIST_ITEMS} languages."}
+    messages: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    for key, text in raw.items():
+        name = f"messages.{str(key)[:40]}"
+        tag = _MESSAGE_LANGUAGE_SPELLINGS.get(str(key).replace("_", "-").lower())
+        if tag is None:
+            errors[name] = f"Unknown language; languages are: {', '.join(MESSAGE_LANGUAGES)}."
+        elif tag in seen:
+            errors[name] = f"Given twice (as {tag} too)."
+        elif text is not None and not isinstance(text, str):
+            errors[name] = "Must be text."
+        else:
+            seen.add(tag)
+            text = (text or "").replace("\r\n", "\n").strip()
+            if len(text) > MESSAGE_MAX:
+                errors[name] = f"At most {MESSAGE_MAX} characters (got {len(text)})."
+            elif text:
+                messages[tag] = text
+    return messages, errors
 
 
 def _as_list(raw: Any) -> list[str]:

@@ -21,33 +21,42 @@ at least once, and in practice once.
 
 The hook handlers at the bottom turn window transitions into alerts; `register_hooks()`
 (called by create_app) plugs them in next to the default logging hook.
+
+Alerts are written in the operator's language (BABEL_DEFAULT_LOCALE), whoever's request raised
+them: the summary once, when raised (the dashboard and the audit show the same text), the email's
+subject and labels when sent.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale, gettext
 from pausa_gate.state import SYSTEM
-from sqlalchemy import select
+from pausa_gate.windows import utcnow
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import hooks
+from .. import hooks, mail
 from ..extensions import db
+from ..i18n import default_language
 from ..maintenance.planned import is_within, parse_planned
-from ..models import AdminAlert, AuditEntry, utcnow
-from ..worker import claim
+from ..models import AdminAlert, AuditEntry
 from . import audit
+from .claims import claim
 
 log = logging.getLogger("pausa.alerts")
 
-KINDS = ("unplanned", "overdue", "ceiling", "circuit_open", "dead_letter")
+KINDS = ("unplanned", "overdue", "ceiling", "circuit_open", "dead_letter", "backlog")
 CHANNELS = ("email", "slack")
 RETRY_BASE_SECONDS = 10.0
 RETRY_MAX_SECONDS = 3600.0
@@ -58,6 +67,25 @@ BATCH = 50
 
 class AlertSendError(Exception):
     """A channel refused or did not answer."""
+
+
+@contextmanager
+def operator_language() -> Iterator[None]:
+    """Write in the operator's language, not in the language of the request that raised the alert."""
+    with force_locale(default_language()):
+        yield
+
+
+def _kind_label(kind: str) -> str:
+    labels = {
+        "unplanned": gettext("unplanned"),
+        "overdue": gettext("overdue"),
+        "ceiling": gettext("ceiling"),
+        "circuit_open": gettext("circuit open"),
+        "dead_letter": gettext("dead letter"),
+        "backlog": gettext("backlog"),
+    }
+    return labels.get(kind, kind.replace("_", " "))
 
 
 # -- raising ------------------------------------------------------------------------------
@@ -100,7 +128,9 @@ def raise_alert(cause: str, kind: str, summary: str, now: datetime | None = None
 
 def alert_dead_letter(provider: str, event_id: str, detail: str | None = None) -> bool:
     """Alert once when an incoming webhook event ends in the dead-letter queue (issue 6)."""
-    summary = f"Webhook event {event_id} from {provider} was moved to the dead-letter queue."
+    with operator_language():
+        summary = gettext("Webhook event %(event_id)s from %(provider)s was moved to the dead-letter queue.",
+                          event_id=event_id, provider=provider)
     if detail:
         summary += f" {detail}"
     return raise_alert(f"dead_letter:{provider}:{event_id}", "dead_letter", summary)
@@ -112,9 +142,13 @@ def alert_circuit_open(name: str, opened_at: datetime | str | None, detail: str 
         stamp = opened_at.isoformat()
     else:
         stamp = str(opened_at or utcnow().isoformat())
-    summary = f"The {name} circuit breaker opened at {stamp}: sending is paused until it recovers."
-    if detail:
-        summary += f" Last error: {detail}"
+    with operator_language():
+        summary = gettext(
+            "The %(name)s circuit breaker opened at %(moment)s: sending is paused until it recovers.",
+            name=name, moment=stamp,
+        )
+        if detail:
+            summary += " " + gettext("Last error: %(error)s", error=detail)
     return raise_alert(f"circuit:{name}:{stamp}", "circuit_open", summary)
 
 
@@ -173,23 +207,22 @@ def send_slack(alert: AdminAlert) -> None:
 
 def send_email(alert: AdminAlert) -> None:
     """Email the alert to ADMIN_ALERT_EMAILS through the configured mail backend (app/mail.py)."""
-    from .. import mail
-
     # Alert emails have no unsubscribe placeholder; the site's URL keeps SendGrid's substitutions non-empty.
     site = mail.public_url()
     recipients = [mail.Recipient(email, site) for email in current_app.config["ADMIN_ALERT_EMAILS"]]
-    subject = f"[Pausa] {alert.kind.replace('_', ' ')} alert"
-    text = f"{alert.summary}\n\nCause: {alert.cause}\nRaised at: {alert.created_at.isoformat()}\n"
-    html = f"<p>{_escape(alert.summary)}</p><p>Cause: <code>{_escape(alert.cause)}</code></p>"
+    with operator_language():
+        language = default_language()
+        subject = gettext("[Pausa] %(kind)s alert", kind=_kind_label(alert.kind))
+        cause, raised = gettext("Cause:"), gettext("Raised at:")
+    text = f"{alert.summary}\n\n{cause} {alert.cause}\n{raised} {alert.created_at.isoformat()}\n"
+    html = f"<p>{_escape(alert.summary)}</p><p>{_escape(cause)} <code>{_escape(alert.cause)}</code></p>"
     try:
-        mail.send(mail.Message("en", subject, text, html, recipients))
+        mail.send(mail.Message(language, subject, text, html, recipients))
     except mail.MailError as error:
         raise AlertSendError(f"email: {error}") from None
 
 
 def _escape(text: str) -> str:
-    import html
-
     return html.escape(text)
 
 
@@ -212,8 +245,6 @@ def _pending() -> tuple[Any, ...]:
 
 
 def count_pending() -> int:
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count()).select_from(AdminAlert).where(*_pending())) or 0
 
 
@@ -307,29 +338,33 @@ def on_window_started(window: Any, **details: Any) -> None:
     if is_within(planned, moment):
         return
     who = details.get("actor") or window.started_by or "unknown"
-    raise_alert(
-        f"unplanned:window:{window.id}", "unplanned",
-        f"Maintenance window {window.id} started at {moment.isoformat()} (by {who}), "
-        f"outside the planned window {planned}.",
-    )
+    with operator_language():
+        summary = gettext(
+            "Maintenance window %(id)s started at %(moment)s (by %(actor)s), outside the planned window "
+            "%(planned)s.", id=window.id, moment=moment.isoformat(), actor=who, planned=str(planned),
+        )
+    raise_alert(f"unplanned:window:{window.id}", "unplanned", summary)
 
 
 def on_window_overdue(window: Any, **details: Any) -> None:
     eta = details.get("eta") or (window.eta.isoformat() if window.eta else "none")
-    raise_alert(
-        f"overdue:window:{window.id}:{eta}", "overdue",
-        f"Maintenance window {window.id} is overdue: its ETA {eta} has passed and it is still active.",
-    )
+    with operator_language():
+        summary = gettext(
+            "Maintenance window %(id)s is overdue: its ETA %(eta)s has passed and it is still active.",
+            id=window.id, eta=eta,
+        )
+    raise_alert(f"overdue:window:{window.id}:{eta}", "overdue", summary)
 
 
 def on_window_ceiling_exceeded(window: Any, **details: Any) -> None:
     hours = details.get("max_hours", current_app.config.get("MAINTENANCE_MAX_HOURS"))
     hours = f"{hours:g}" if isinstance(hours, int | float) else str(hours)
-    raise_alert(
-        f"ceiling:window:{window.id}", "ceiling",
-        f"Maintenance window {window.id} has been active for more than {hours} h "
-        f"(started {window.starts_at.isoformat()}).",
-    )
+    with operator_language():
+        summary = gettext(
+            "Maintenance window %(id)s has been active for more than %(hours)s h (started %(moment)s).",
+            id=window.id, hours=hours, moment=window.starts_at.isoformat(),
+        )
+    raise_alert(f"ceiling:window:{window.id}", "ceiling", summary)
 
 
 def on_circuit_open(subject: Any = None, **details: Any) -> None:

@@ -11,18 +11,25 @@ from typing import Any
 
 from flask import current_app
 from pausa_gate.state import Actor
-from sqlalchemy import Select, event, or_, select, text, update
+from pausa_gate.windows import utcnow
+from sqlalchemy import Select, event, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ..extensions import db
+from ..extensions import AUDIT_VERIFY_KEY, db
 from ..maintenance import audit_chain
-from ..models import AuditEntry, utcnow
+from ..models import AuditEntry
 
 # Any constant: PostgreSQL serialises chain appends on this advisory lock.
 _CHAIN_LOCK = 7_163_001
 # A signed-in non-admin (or a token without the admin scope) knocking on admin pages is
 # audited once per this interval, not on every request (docs/security.md).
 DENIED_AUDIT_INTERVAL = timedelta(hours=1)
+
+
+def lock_chain() -> None:
+    """Hold the chain's append lock until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
 
 
 def record(
@@ -33,8 +40,7 @@ def record(
 ) -> AuditEntry:
     """Add an audit entry to the current transaction; the caller commits."""
     session = db.session
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    lock_chain()
     session.flush()
     prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
     # Round-trip details through JSON so the hashed form is the stored form.
@@ -121,7 +127,11 @@ def verify_chain() -> audit_chain.ChainReport:
 
 @dataclass(frozen=True)
 class AuditFilters:
-    """What the history page, the CSV export and `flask audit export` filter on (all optional)."""
+    """What the history page, the CSV export and `flask audit export` filter on (all optional).
+
+    `action` and `actor` are prefixes, in any case: "maintenance" finds maintenance.activated,
+    "cli" finds cli:deploy. `%` and `_` in them are plain characters, not wildcards.
+    """
 
     action: str = ""
     actor: str = ""
@@ -130,12 +140,15 @@ class AuditFilters:
 
 
 def filtered(filters: AuditFilters) -> Select[tuple[AuditEntry]]:
-    """Select the entries matching the filters (unordered); each filter can use an index."""
+    """Select the entries matching the filters (unordered)."""
     query = select(AuditEntry)
+    # lower(column) LIKE lower(prefix) || '%' on both databases: SQLite's LIKE ignores ASCII
+    # case and PostgreSQL's does not, so a plain LIKE would find different entries on each.
+    # A page walks the id index newest first and stops after 51 matches (fast at 100,000 rows).
     if filters.action:
-        query = query.where(AuditEntry.action == filters.action)
+        query = query.where(AuditEntry.action.istartswith(filters.action, autoescape=True))
     if filters.actor:
-        query = query.where(AuditEntry.actor == filters.actor)
+        query = query.where(AuditEntry.actor.istartswith(filters.actor, autoescape=True))
     if filters.since:
         query = query.where(AuditEntry.created_at >= filters.since)
     if filters.until:
@@ -196,7 +209,7 @@ def cached_verify(force: bool = False) -> audit_chain.ChainReport:
     at once and an altered old one within minutes. `force` (the "Verify again" button) walks
     the whole chain now. The state lives in this app object, so each process keeps its own.
     """
-    cache = current_app.extensions.setdefault("pausa_audit_verify", {})
+    cache = current_app.extensions.setdefault(AUDIT_VERIFY_KEY, {})
     last: _Walk | None = cache.get("walk")
     now = time.monotonic()
     if last is not None and last.last_id:
@@ -233,3 +246,25 @@ def _refuse_audit_changes(session: Session, flush_context: Any, instances: Any) 
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditEntry) and (obj in session.deleted or session.is_modified(obj)):
             raise AuditImmutableError("audit entries are append-only")
+
+
+def verify_recent(count: int) -> tuple[audit_chain.ChainReport, int]:
+    """Verify that the newest `count` entries chain to each other; return the report and the total.
+
+    The oldest of them is trusted to follow the entry before it: `flask audit verify` walks the
+    whole trail. With `count` or fewer entries, the whole chain is walked from its start.
+    """
+    total = db.session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    start = db.session.execute(
+        select(AuditEntry.id, AuditEntry.prev_hash).order_by(AuditEntry.id.desc()).offset(count - 1).limit(1)
+    ).first()
+    if start is None or total <= count:
+        report, _, _ = _walk(select(*_CHAIN_COLUMNS), audit_chain.GENESIS, 0)
+    else:
+        report, _, _ = _walk(select(*_CHAIN_COLUMNS).where(AuditEntry.id >= start.id), start.prev_hash, 0)
+    return report, total
+
+
+def latest(limit: int = 8) -> list[AuditEntry]:
+    """Return the newest audit entries, the latest first."""
+    return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))

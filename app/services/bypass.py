@@ -3,11 +3,13 @@
 A bypass link lets a tester through one maintenance window without an
 account. Only the SHA-256 of its token is stored. Opening it sets a cookie
 `<link id>.<secret>`, the secret derived from SECRET_KEY and the token's hash;
-the gate state lists each live link with a digest of that secret and its
-expiry, so every gate (in-app, edge, a host app's middleware) checks the
-cookie without holding any secret, and a revocation (which moves the state
-version) reaches every gate with the next state. Rotating SECRET_KEY makes
-holders open their link again.
+the gate state (app/services/state.py) lists each live link with a digest of
+that secret and its expiry, so every gate (in-app, edge, a host app's
+middleware) checks the cookie without holding any secret, and a revocation
+(which moves the state version) reaches every gate with the next state. Rotating SECRET_KEY with
+the old key in SECRET_KEY_FALLBACKS keeps cookies already set working (the
+state also lists their digests under each fallback key); without it, holders
+open their link again.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any
 
 from flask import current_app, has_request_context, url_for
 from pausa_gate import cookies
-from pausa_gate.state import Actor, BypassKey
+from pausa_gate.state import Actor
 from pausa_gate.windows import LIVE_STATUSES, is_in_effect, utcnow
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import BypassLink, MaintenanceWindow
 from . import NotFound, ServiceError, audit
+from .state import bump_version, link_secret, live_windows
 
 TOKEN_BYTES = 32
 DEFAULT_EXPIRY = "12h"
@@ -76,15 +79,7 @@ def target_window(now: datetime | None = None, window_id: int | None = None) -> 
     if window_id is not None:
         window = db.session.get(MaintenanceWindow, window_id)
         return window if window is not None and _is_live(window, now) else None
-    live = [
-        window
-        for window in db.session.scalars(
-            select(MaintenanceWindow)
-            .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
-            .order_by(MaintenanceWindow.starts_at)
-        )
-        if _is_live(window, now)
-    ]
+    live = [window for window in live_windows() if _is_live(window, now)]
     in_effect = [window for window in live if is_in_effect(window.to_state(), now)]
     return (in_effect or live or [None])[0]
 
@@ -100,11 +95,9 @@ def create_link(
     It expires after `expires` (counted from the window's start when the window
     is still to come) or when the window ends, whichever is sooner.
     """
-    from .maintenance import _bump_version
-
     now = now or utcnow()
     duration = parse_expiry(expires)
-    _bump_version()  # the new id joins every worker's live set; also serialises with window changes
+    bump_version()  # the new id joins every worker's live set; also serialises with window changes
     window = target_window(now, window_id)
     if window is None:
         db.session.rollback()
@@ -134,10 +127,8 @@ def create_link(
 
 def revoke_link(link_id: int, actor: Actor, now: datetime | None = None) -> BypassLink:
     """Revoke a link: every browser holding its cookie is blocked again on every worker."""
-    from .maintenance import _bump_version
-
     now = now or utcnow()
-    _bump_version()
+    bump_version()
     link = db.session.get(BypassLink, link_id)
     if link is None or link.revoked_at is not None:
         db.session.rollback()
@@ -162,25 +153,6 @@ def live_links(now: datetime | None = None, window_id: int | None = None) -> lis
     return [link for link, window in db.session.execute(query) if _is_live(window, now)]
 
 
-def live_link_keys(
-    window_ids: list[int] | tuple[int, ...], now: datetime | None = None
-) -> frozenset[BypassKey]:
-    """Return the unrevoked, unexpired links of these windows as the gate's state lists them."""
-    if not window_ids:
-        return frozenset()
-    now = now or utcnow()
-    links = db.session.scalars(
-        select(BypassLink).where(
-            BypassLink.window_id.in_(list(window_ids)),
-            BypassLink.revoked_at.is_(None),
-            BypassLink.expires_at > now,
-        )
-    )
-    return frozenset(
-        BypassKey(link.id, link.window_id, link.expires_at, cookies.digest(_secret(link))) for link in links
-    )
-
-
 def redeem(raw: str, now: datetime | None = None) -> tuple[BypassLink, datetime]:
     """Check a link's token; return the link and when its cookie must expire, or refuse."""
     now = now or utcnow()
@@ -202,14 +174,9 @@ def redeem(raw: str, now: datetime | None = None) -> tuple[BypassLink, datetime]
     return link, expires_at
 
 
-def _secret(link: BypassLink) -> str:
-    """Return the secret part of a link's cookie (derived: nothing more is stored)."""
-    return cookies.derive_secret(current_app.secret_key.encode(), link.token_hash)
-
-
 def cookie_value(link: BypassLink) -> str:
     """Return the cookie that lets a browser through the link's window while the link lives."""
-    return cookies.cookie_value(link.id, _secret(link))
+    return cookies.cookie_value(link.id, link_secret(link))
 
 
 def holds_cookie(value: str | None, link: BypassLink) -> bool:

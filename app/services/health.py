@@ -8,7 +8,6 @@ never stops the web from serving or enforcing maintenance.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,73 +20,8 @@ from sqlalchemy import func, select, text
 from ..database import bounded
 from ..extensions import db
 from ..models import WorkerHeartbeat
-from . import maintenance as maintenance_service
-
-# Queue name -> a function counting the items waiting in it (later features add theirs).
-QUEUES: dict[str, Callable[[], int]] = {}
-
-
-def queue(name: str) -> Callable[[Callable[[], int]], Callable[[], int]]:
-    """Register a queue-depth counter, reported by /health/ready and /metrics."""
-
-    def register(counter: Callable[[], int]) -> Callable[[], int]:
-        QUEUES[name] = counter
-        return counter
-
-    return register
-
-
-@queue("expired_windows_pending")
-def _expired_windows_pending() -> int:
-    return maintenance_service.count_expired_windows()
-
-
-@queue("deliveries_queued")
-def _deliveries_queued() -> int:
-    from . import notifications
-
-    return notifications.queue_depth()
-
-
-@queue("deliveries_uncertain")
-def _deliveries_uncertain() -> int:
-    from . import notifications
-
-    return notifications.uncertain_count()
-
-
-@queue("mail_circuit_open")
-def _mail_circuit_open() -> int:
-    """1 while the mail circuit breaker is open (no calls to SendGrid), else 0; a gauge for /metrics."""
-    from . import notifications
-
-    return int(notifications.circuit_state()["state"] == "open")
-
-
-@queue("webhook_inbox_pending")
-def _webhook_inbox_pending() -> int:
-    from . import webhooks
-
-    return webhooks.pending_count()
-
-
-@queue("webhook_dead_letters")
-def _webhook_dead_letters() -> int:
-    from . import webhooks
-
-    return webhooks.dead_count()
-
-
-@queue("outbound_webhooks_queued")
-def _outbound_webhooks_queued() -> int:
-    from . import webhooks
-
-    return webhooks.outbound_queued_count()
-
-
-def queue_depths() -> dict[str, int]:
-    """Count every registered queue (raises when the database is unreachable)."""
-    return {name: counter() for name, counter in QUEUES.items()}
+from ..redis_connections import connect
+from . import backlog, notifications, queues, webhook_rejections, webhooks
 
 
 @dataclass(frozen=True)
@@ -128,9 +62,7 @@ def check_database() -> dict[str, Any]:
 
 
 def check_redis(url: str, timeout: float) -> dict[str, Any]:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = connect(url, current_app.config, socket_timeout=timeout, socket_connect_timeout=timeout)
     started = time.perf_counter()
     try:
         client.ping()
@@ -173,7 +105,7 @@ def check_worker(stale_after: float, now: datetime) -> dict[str, Any]:
 
 def check_queues() -> dict[str, Any]:
     try:
-        depths = queue_depths()
+        depths = queues.queue_depths()
     except Exception as error:  # reported, never raised
         db.session.rollback()
         return {"ok": False, "critical": False, "depths": {}, "error": _describe(error)}
@@ -182,8 +114,6 @@ def check_queues() -> dict[str, Any]:
 
 def check_mail_circuit() -> dict[str, Any]:
     """The mail circuit breaker: open means emails wait (not critical: the site serves)."""
-    from . import notifications
-
     try:
         circuit = notifications.circuit_state()
         db.session.commit()
@@ -214,10 +144,8 @@ def check_mail() -> dict[str, Any]:
 
 def webhook_setup() -> dict[str, Any]:
     """Which receivers have secrets, and whether outbound webhooks are off, signed or not configured."""
-    from ..blueprints.webhooks import SECRETS
-
     config = current_app.config
-    receivers = {provider: bool(config.get(setting)) for provider, setting in SECRETS.items()}
+    receivers = {provider: bool(config.get(setting)) for provider, setting in webhooks.SECRETS.items()}
     if not config.get("OUTBOUND_WEBHOOK_URLS"):
         outbound = "off"
     else:
@@ -231,13 +159,10 @@ def check_webhooks(now: datetime) -> dict[str, Any]:
     Not ok when events were refused for their timestamp in the last hour: a skewed
     clock refuses every signed event, and the senders only see 400s.
     """
-    from ..blueprints.webhooks import tracker
-    from . import webhook_rejections
-
     check: dict[str, Any] = {"critical": False, **webhook_setup()}
     outbound = check["outbound"]
     try:
-        rejected = webhook_rejections.recent(tracker(), now)
+        rejected = webhook_rejections.recent(webhook_rejections.tracker(), now)
         db.session.commit()
     except Exception as error:  # reported, never raised
         db.session.rollback()
@@ -268,12 +193,14 @@ def readiness(cache: StateCache, now: datetime | None = None) -> Report:
     if checks["database"]["ok"]:
         checks["worker"] = check_worker(stale_after, now)
         checks["queues"] = check_queues()
+        checks["backlog"] = backlog.check(checks["queues"]["depths"])
         checks["mail_circuit"] = check_mail_circuit()
         checks["webhooks"] = check_webhooks(now)
     else:
         skipped = {"ok": False, "critical": False, "error": "database unavailable"}
         checks["worker"] = {**skipped, "age_seconds": None, "stale_after_seconds": stale_after}
         checks["queues"] = {**skipped, "depths": {}}
+        checks["backlog"] = {**skipped, "crossed": {}}
         checks["mail_circuit"] = {**skipped, "state": None}
         checks["webhooks"] = {**skipped, **webhook_setup(), "rejected_last_hour": None}
     checks["mail"] = check_mail()

@@ -1,87 +1,37 @@
-"""Use cases of maintenance windows: activate, update, end, and read the state."""
+"""What admins do to the window in effect: activate, update, extend, end; and how any window starts or ends.
+
+`record_start` and `record_end` are the one place a window is recorded as started or
+ended; the clock (app/services/clock.py) uses them too. Planned windows are in
+app/services/scheduling.py, the state version and the gate's snapshot in
+app/services/state.py (docs/windows.md).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from pausa_gate.state import SYSTEM, Actor, GateState, Status
-from pausa_gate.windows import LIVE_STATUSES, is_in_effect, utcnow
-from sqlalchemy import func, select
+from pausa_gate.state import SYSTEM, Actor, Status
+from pausa_gate.windows import utcnow
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import hooks
 from ..extensions import db
-from ..gate.notifier import mark_state_changed
-from ..maintenance.validation import ValidationError, WindowInput, check_consistency
-from ..models import MaintenanceState, MaintenanceWindow
-from ..worker import claim
+from ..maintenance.validation import (
+    MAX_MINUTES,
+    ValidationError,
+    WindowInput,
+    check_consistency,
+    column_values,
+)
+from ..models import MaintenanceWindow
 from . import Conflict, NotFound, audit, subscriptions
+from .state import bump_version, current_window, windows_in_effect
 
-STATE_ROW_ID = 1
-
-
-def read_version() -> int:
-    """Read the state version: one primary-key lookup."""
-    version = db.session.scalar(
-        select(MaintenanceState.version).where(MaintenanceState.id == STATE_ROW_ID)
-    )
-    db.session.commit()  # end the read transaction so no connection sits idle in one
-    return version or 0
-
-
-def load_gate_state() -> GateState:
-    """Build the gate's snapshot: the version and every window that can still affect traffic."""
-    version = db.session.scalar(
-        select(MaintenanceState.version).where(MaintenanceState.id == STATE_ROW_ID)
-    )
-    windows = db.session.scalars(
-        select(MaintenanceWindow)
-        .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
-        .order_by(MaintenanceWindow.starts_at)
-    ).all()
-    from .bypass import live_link_keys  # bypass links: a revocation moves the version too
-
-    state = GateState(
-        version=version or 0,
-        windows=tuple(window.to_state() for window in windows),
-        bypass_links=live_link_keys([window.id for window in windows]),
-    )
-    db.session.commit()
-    return state
-
-
-def _bump_version() -> MaintenanceState:
-    """Lock the state row and move its version, inside the caller's transaction."""
-    state = db.session.get(MaintenanceState, STATE_ROW_ID, with_for_update=True)
-    if state is None:
-        state = MaintenanceState(id=STATE_ROW_ID, version=0)
-        db.session.add(state)
-    state.version += 1
-    state.updated_at = utcnow()
-    mark_state_changed(db.session())  # every worker revalidates once this commits
-    return state
-
-
-def supersede_version(at_least: int) -> int:
-    """Move the state version past `at_least`, so every worker takes the database's state again."""
-    state = _bump_version()
-    state.version = max(state.version, at_least + 1)
-    db.session.commit()
-    return state.version
-
-
-def current_window(now: datetime | None = None) -> MaintenanceWindow | None:
-    """Return the window in effect now, from the database."""
-    now = now or utcnow()
-    for window in db.session.scalars(
-        select(MaintenanceWindow)
-        .where(MaintenanceWindow.status.in_([status.value for status in LIVE_STATUSES]))
-        .order_by(MaintenanceWindow.starts_at)
-    ):
-        if is_in_effect(window.to_state(), now):
-            return window
-    return None
+# How a window ended on its own: its automatic end (`ends_at`) passed.
+AUTO = "auto"
 
 
 def activate_window(
@@ -93,7 +43,7 @@ def activate_window(
     `now` is then the moment it was made, and the audit entry says so.
     """
     now = now or utcnow()
-    _bump_version()  # takes the state-row lock first so two activations serialise
+    bump_version()  # takes the state-row lock first so two activations serialise
     existing = current_window(now)
     if existing is not None:
         db.session.rollback()
@@ -106,7 +56,7 @@ def activate_window(
         db.session.rollback()
         raise ValidationError(errors)
     window = MaintenanceWindow(
-        **_stored(values),
+        **column_values(values),
         status=Status.ACTIVE.value,
         starts_at=now,
         created_by=actor.name,
@@ -123,14 +73,27 @@ def activate_window(
     audit.record(
         "maintenance.activated", actor, f"window:{window.id}", {"after": window.snapshot(), **(late or {})}
     )
+    subscriptions.queue_notices(window, "started", now)  # same transaction: standing subscribers' notices
     db.session.commit()
     hooks.emit("window.started", window, actor=actor.name)
     return window
 
 
+def planned_during(window: MaintenanceWindow) -> MaintenanceWindow | None:
+    """Return the first scheduled window that starts while `window` may still be in effect."""
+    query = select(MaintenanceWindow).where(
+        MaintenanceWindow.status == Status.SCHEDULED.value,
+        MaintenanceWindow.starts_at > window.starts_at,
+        MaintenanceWindow.id != window.id,
+    )
+    if window.ends_at is not None:
+        query = query.where(MaintenanceWindow.starts_at < window.ends_at)
+    return db.session.scalar(query.order_by(MaintenanceWindow.starts_at).limit(1))
+
+
 def _lock_active_window(now: datetime) -> MaintenanceWindow:
     """Take the state-row lock and return the window in effect, or refuse with NotFound."""
-    _bump_version()
+    bump_version()
     window = current_window(now)
     if window is None:
         db.session.rollback()
@@ -153,7 +116,7 @@ def update_window(
         db.session.rollback()
         raise ValidationError(errors)
     before = window.snapshot()
-    for name, value in _stored(values).items():
+    for name, value in column_values(values).items():
         setattr(window, name, value)
     after = window.snapshot()
     changed = {name for name in after if after[name] != before[name]}
@@ -171,104 +134,135 @@ def update_window(
             "after": {name: after[name] for name in sorted(changed)},
         },
     )
+    subscriptions.queue_change_notices(window, changed, now)
     db.session.commit()
     hooks.emit("window.updated", window, actor=actor.name, changed=sorted(changed))
     return window
+
+
+def extend_window(minutes: int, actor: Actor, now: datetime | None = None) -> MaintenanceWindow:
+    """Push the active window's automatic end (the dead-man's switch) later by `minutes`."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_MINUTES:
+        raise ValidationError({"minutes": f"Must be a whole number between 1 and {MAX_MINUTES}."})
+    now = now or utcnow()
+    window = _lock_active_window(now)
+    if window.ends_at is None:
+        db.session.rollback()
+        raise Conflict("The active window has no automatic end to extend; set one with ends_at.")
+    before = window.ends_at
+    window.ends_at = before + timedelta(minutes=minutes)
+    audit.record(
+        "maintenance.updated",
+        actor,
+        f"window:{window.id}",
+        {
+            "before": {"ends_at": before.isoformat()},
+            "after": {"ends_at": window.ends_at.isoformat()},
+            "extended_minutes": minutes,
+        },
+    )
+    subscriptions.queue_change_notices(window, ["ends_at"], now)
+    db.session.commit()
+    hooks.emit("window.updated", window, actor=actor.name, changed=["ends_at"])
+    return window
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending maintenance did: the windows it ended and the one still enforced, if any."""
+
+    windows: list[MaintenanceWindow]
+    still_in_effect: MaintenanceWindow | None = None
+
+
+def end_maintenance(
+    actor: Actor, how: str = "manual", now: datetime | None = None, late: dict[str, Any] | None = None,
+    window_id: int | None = None,
+) -> Ended:
+    """End maintenance now: every window in effect, so the site really comes back.
+
+    With `window_id`, end only that window: a deploy ends the window it started, never one
+    someone else started meanwhile (a 409 when it is not in effect and another one is). A planned
+    window that started during it then stays in effect, and `still_in_effect` says so.
+    `now` is the moment of an end made while the database was down (services/offline.py).
+    """
+    now = now or utcnow()
+    bump_version()  # the state-row lock: the same order as every other change
+    in_effect = windows_in_effect(now)
+    if not in_effect:
+        db.session.rollback()
+        raise NotFound("No maintenance is active.")
+    ending = in_effect
+    if window_id is not None:
+        ending = [window for window in in_effect if window.id == window_id]
+        if not ending:
+            db.session.rollback()
+            raise Conflict(
+                f"Window {window_id} is not the active one (window {in_effect[0].id} is); it was left on."
+            )
+    for window in ending:
+        record_end(window, actor, how, now, late=late)
+    db.session.commit()
+    for window in ending:
+        hooks.emit("window.ended", window, actor=actor.name, how=how)
+    remaining = [window for window in in_effect if window not in ending]
+    return Ended(ending, remaining[0] if remaining else None)
 
 
 def end_window(
     actor: Actor, how: str = "manual", now: datetime | None = None, late: dict[str, Any] | None = None,
     window_id: int | None = None,
 ) -> MaintenanceWindow:
-    """End the active window now (or at `now`, for an end made while the database was down).
+    """End maintenance now (see end_maintenance) and return the first window it ended."""
+    return end_maintenance(actor, how, now, late, window_id).windows[0]
 
-    With `window_id`, end it only if it is that window: a deploy ends the window it started,
-    never one someone else started meanwhile (a 409 then).
+
+# -- a window's transitions, shared with the clock (services/clock.py) -------------------
+
+
+def record_start(window: MaintenanceWindow, now: datetime, status: Status = Status.ACTIVE) -> None:
+    """Record that a planned window started at its `starts_at`, by the system, with its audit entry."""
+    window.status = status.value
+    window.started_at = window.starts_at
+    window.started_by = SYSTEM.name
+    audit.record(
+        "maintenance.started",
+        SYSTEM,
+        f"window:{window.id}",
+        {"how": "scheduled", "starts_at": window.starts_at.isoformat(),
+         "late_seconds": int((now - window.starts_at).total_seconds())},
+    )
+
+
+def record_end(
+    window: MaintenanceWindow, actor: Actor, how: str, now: datetime, *, late: dict[str, Any] | None = None
+) -> None:
+    """End one window in the caller's transaction: state version, status, audit entry, notices.
+
+    `how` is AUTO when its automatic end passed: it ended at its `ends_at`, else at `now`.
+    A planned window in effect whose start the worker has not recorded yet is recorded as
+    started too, straight to completed: never flushed as active, since another window may
+    hold that slot. The caller commits, then emits `window.ended` (hooks run after a commit).
     """
-    now = now or utcnow()
-    window = _lock_active_window(now)
-    if window_id is not None and window.id != window_id:
-        db.session.rollback()
-        raise Conflict(f"Window {window_id} is not the active one (window {window.id} is); it was left on.")
-    window.status = Status.COMPLETED.value
-    window.ended_at = now
-    window.ended_by = actor.name
-    window.ended_how = how
+    bump_version()  # the state-row lock; a no-op when the caller took it already
+    if window.status == Status.SCHEDULED.value:
+        record_start(window, now, Status.COMPLETED)
     if window.started_at is None:
         window.started_at = window.starts_at
-    audit.record(
-        "maintenance.ended",
-        actor,
-        f"window:{window.id}",
-        {
+    ended_at = window.ends_at if how == AUTO else now
+    window.status = Status.COMPLETED.value
+    window.ended_at = ended_at
+    window.ended_by = actor.name
+    window.ended_how = how
+    if how == AUTO:
+        details = {"how": how, "ends_at": window.ends_at.isoformat()}
+    else:
+        details = {
             "how": how,
             "started_at": window.started_at.isoformat(),
             "duration_seconds": int((now - window.started_at).total_seconds()),
             **(late or {}),
-        },
-    )
-    subscriptions.queue_deliveries(window, now)  # same transaction: "we're back" emails are owed
-    db.session.commit()
-    hooks.emit("window.ended", window, actor=actor.name, how=how)
-    return window
-
-
-def _expired(now: datetime) -> tuple[Any, ...]:
-    """Active windows whose hard automatic end is at or before `now`."""
-    return (
-        MaintenanceWindow.status == Status.ACTIVE.value,
-        MaintenanceWindow.ends_at.is_not(None),
-        MaintenanceWindow.ends_at <= now,
-    )
-
-
-def count_expired_windows(now: datetime | None = None) -> int:
-    """How many windows wait for the worker to record their automatic end (a queue depth)."""
-    count = db.session.scalar(
-        select(func.count()).select_from(MaintenanceWindow).where(*_expired(now or utcnow()))
-    )
-    db.session.commit()
-    return count or 0
-
-
-def finish_expired_windows(now: datetime | None = None, limit: int = 100) -> list[MaintenanceWindow]:
-    """Mark windows whose automatic end has passed as completed (the gate already lets traffic in).
-
-    Safe with several workers: the state row is locked first (the same order as
-    every admin change, so no deadlock), then the expired windows are claimed
-    with SKIP LOCKED; a worker that waited for the lock finds them completed.
-    """
-    now = now or utcnow()
-    pending = db.session.scalar(select(MaintenanceWindow.id).where(*_expired(now)).limit(1))
-    if pending is None:  # the usual case: nothing to do, no lock taken
-        db.session.rollback()
-        return []
-    _bump_version()
-    expired = claim(select(MaintenanceWindow).where(*_expired(now)).order_by(MaintenanceWindow.id), limit)
-    if not expired:
-        db.session.rollback()
-        return []
-    for window in expired:
-        window.status = Status.COMPLETED.value
-        window.ended_at = window.ends_at
-        window.ended_by = "system"
-        window.ended_how = "auto"
-        audit.record(
-            "maintenance.ended",
-            SYSTEM,
-            f"window:{window.id}",
-            {"how": "auto", "ends_at": window.ends_at.isoformat()},
-        )
-        subscriptions.queue_deliveries(window, window.ends_at)  # same transaction as the end
-    db.session.commit()
-    for window in expired:
-        hooks.emit("window.ended", window, actor=SYSTEM.name, how="auto")
-    return expired
-
-
-def _stored(values: dict[str, Any]) -> dict[str, Any]:
-    """Turn validated values into column values (enums to their text)."""
-    stored = {}
-    for name, value in values.items():
-        stored[name] = getattr(value, "value", value)
-    return stored
+        }
+    audit.record("maintenance.ended", actor, f"window:{window.id}", details)
+    subscriptions.queue_deliveries(window, ended_at)  # same transaction: "we're back" emails are owed
+    subscriptions.queue_end_notices(window, now)

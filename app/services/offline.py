@@ -21,15 +21,17 @@ from typing import Any
 
 import redis
 from flask import current_app
+from pausa_gate.cache import StateCache
 from pausa_gate.state import Actor, GateState, WindowState
 from pausa_gate.windows import utcnow
 
-from ..extensions import db
-from ..gate.notifier import NOTIFIER_KEY, StateNotifier
+from ..extensions import NOTIFIER_KEY, STATE_CACHE_KEY, db
+from ..gate.notifier import StateNotifier
 from ..maintenance import offline
 from ..maintenance.validation import ValidationError, check_consistency, validate_window
 from . import Conflict, NotFound, ServiceError
 from . import maintenance as maintenance_service
+from . import state as state_service
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,14 @@ def _notifier() -> StateNotifier:
     return notifier
 
 
+def _state_cache() -> StateCache:
+    """This worker's state cache (app/gate/inapp.py creates it)."""
+    return current_app.extensions[STATE_CACHE_KEY]
+
+
 def newest_state(notifier: StateNotifier) -> GateState | None:
     """The newest state known here: this process's, or the one published in Redis; None if neither."""
-    from ..gate.inapp import state_cache
-
-    held = state_cache().current()
+    held = _state_cache().current()
     known = None if held.unknown or held.version == 0 else held
     published = notifier.read()
     if published is not None and (known is None or published[0].version > known.version):
@@ -77,9 +82,7 @@ def enforced_state() -> GateState | None:
     """What the gate enforces without the database (this process's or Redis's), for `status`."""
     notifier: StateNotifier | None = current_app.extensions.get(NOTIFIER_KEY)
     if notifier is None:
-        from ..gate.inapp import state_cache
-
-        held = state_cache().current()
+        held = _state_cache().current()
         return None if held.unknown or held.version == 0 else held
     return newest_state(notifier)
 
@@ -131,12 +134,10 @@ def _refusals(conflict: type[ServiceError]) -> Iterator[None]:
 
 def _publish(notifier: StateNotifier, state: GateState, change: dict[str, Any], actor: Actor,
              now: datetime) -> None:
-    from ..gate.inapp import state_cache
-
     record = json.dumps({**change, "actor": actor.name, "at": now.isoformat()}, sort_keys=True)
     if not notifier.publish_pending(state, record):
         raise Conflict("The maintenance state changed meanwhile; run the command again.")
-    state_cache().adopt(state, now)
+    _state_cache().adopt(state, now)
     log.warning("maintenance %s by %s held in Redis until the database returns", change["action"], actor.name)
 
 
@@ -172,7 +173,7 @@ def replay() -> int:
             notifier.drop_change(raw)
         published = notifier.read()
         if published is not None and published[0].pending:
-            maintenance_service.supersede_version(published[0].version)
+            state_service.supersede_version(published[0].version)
     finally:
         notifier.unlock_replay()
     if written:

@@ -13,10 +13,12 @@ import hmac
 import secrets
 
 from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
 from sqlalchemy import select, update
 
 from ..extensions import db
-from ..models import User, UserSession, utcnow
+from ..inputs import normalise_email
+from ..models import User, UserSession
 from . import NotFound, audit
 
 # The key of the Flask session entry that holds this sign-in's random key.
@@ -124,8 +126,6 @@ def revoke_all(user: User, actor: Actor, reason: str) -> int:
 
 def sign_out_everywhere(email: str, actor: Actor) -> int:
     """Revoke every session of the user with this email; return how many were live."""
-    from .users import normalise_email
-
     email = normalise_email(email)
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import secrets
 
-from email_validator import EmailNotValidError, validate_email
 from pausa_gate.state import ROLES, Actor
+from pausa_gate.windows import utcnow
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from ..extensions import db
-from ..models import User, utcnow
+from ..inputs import normalise_email
+from ..models import User
 from . import Conflict, NotFound, ServiceError, audit, sessions
 
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the email is unknown, so both answers take the same time.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
-
-
-def normalise_email(email: str) -> str:
-    """Validate an address (syntax only, no DNS) and return its normalised form."""
-    try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise ServiceError(str(error)) from None
 
 
 def _check_role(role: str) -> str:

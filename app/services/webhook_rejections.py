@@ -20,12 +20,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from pausa_gate.windows import utcnow
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..extensions import db
+from ..extensions import WEBHOOK_REJECTIONS_KEY, db
 from ..models import WebhookRejection
 
 log = logging.getLogger("pausa.webhooks")
@@ -103,6 +104,11 @@ class RejectionTracker:
                 (provider, reason, count, skew)
                 for (provider, reason, minute), (count, skew) in self._pending.items() if minute >= since
             ]
+
+
+def tracker() -> RejectionTracker:
+    """This process's rejection counts not yet written to the database."""
+    return current_app.extensions.setdefault(WEBHOOK_REJECTIONS_KEY, RejectionTracker())
 
 
 def record(tracker: RejectionTracker, provider: str, reason: str, skew: float | None, detail: str,

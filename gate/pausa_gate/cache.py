@@ -32,6 +32,15 @@ DATABASE = "database"
 REDIS = "redis"
 SNAPSHOT = "snapshot"
 NONE = "none"
+SOURCES = (DATABASE, REDIS, SNAPSHOT, NONE)
+
+# Why a revalidation ran, and what it found (counted by the server's /metrics).
+TTL = "ttl"
+NOTIFIED = "notified"
+CONFIRMED = "confirmed"  # the database confirmed the version held
+RELOADED = "reloaded"  # the version moved (or the state came from elsewhere): read again
+HELD = "held"  # changes made while the database was down wait to be written: the state is kept
+FAILED = "failed"  # no database: the last known state is kept, marked stale
 
 Published = tuple[GateState, datetime | None]
 
@@ -97,6 +106,10 @@ class StateCache:
     per TTL. `fallback` reads the document published to Redis when the
     database fails; `on_database_state` is told of every state loaded from the
     database (to re-publish it).
+
+    For metrics, `hits` counts lookups answered from memory (a plain integer: the
+    request path pays one increment) and `on_refresh`, when set, is told of every
+    revalidation: why it ran (ttl or notified) and what it found.
     """
 
     def __init__(
@@ -136,6 +149,9 @@ class StateCache:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._attempted = threading.Event()
+        self.hits = 0
+        self.on_refresh: Callable[[str, str], None] | None = None
+        self._notified = False
         if snapshot is not None:
             saved = snapshot.read()
             if saved is not None:
@@ -170,6 +186,8 @@ class StateCache:
                 with self._refresh_lock:
                     if self._state is None or self._clock() - self._checked_at >= self._ttl:
                         self._revalidate()
+                        return self.current()
+        self.hits += 1
         return self.current()
 
     def current(self) -> GateState:
@@ -184,15 +202,15 @@ class StateCache:
         state = self._state
         if state is None:
             return None
-        if self.background:
-            return state
-        if not state.stale and self._clock() - self._checked_at < self._ttl:
+        if self.background or (not state.stale and self._clock() - self._checked_at < self._ttl):
+            self.hits += 1
             return state
         return None
 
     def invalidate(self) -> None:
         """Revalidate as soon as possible (a local change or a pub/sub message)."""
         self._checked_at = float("-inf")
+        self._notified = True
         self._wake.set()
 
     # Revalidation.
@@ -216,26 +234,40 @@ class StateCache:
         if self._state is not None:
             self._attempted.set()  # a booting worker may serve now; the database may take seconds
         adoptions = self._adoptions
+        trigger = NOTIFIED if self._notified else TTL
+        self._notified = False
         try:
             version = self._read_version()
             held = self._state
             if held is not None and held.pending and (version <= held.version or self._changes_waiting()):
                 # Changes made while the database was down wait in Redis: until they are written
                 # (and the version moved past them), the database's state must not undo them.
-                pass
+                outcome = HELD
             elif held is None or self.source != DATABASE or held.stale or version != held.version:
                 self._from_database(self._load_state(), adoptions)
+                outcome = RELOADED
             else:
                 self.confirmed_at = self._wall_clock()
+                outcome = CONFIRMED
         except Exception as error:  # any store failure keeps the last known state
             self._database_failed(error)
+            outcome = FAILED
         else:
             if self.last_error is not None:
                 log.info("maintenance state: the database answers again")
             self.last_error = None
         self._checked_at = self._clock()
         self._attempted.set()
+        self._report(trigger, outcome)
         return self.current()
+
+    def _report(self, trigger: str, outcome: str) -> None:
+        if self.on_refresh is None:
+            return
+        try:
+            self.on_refresh(trigger, outcome)
+        except Exception:  # counting must never break the gate
+            log.exception("maintenance state: the refresh observer failed")
 
     def watch_snapshot(self) -> None:
         """Take a newer state another worker of this host wrote (one stat when nothing changed)."""

@@ -35,6 +35,7 @@ from .api import (
 )
 from .paths import normalise_path
 from .state import DEFAULT_MESSAGE
+from .windows import utcnow
 
 DONE, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
 INTERRUPTED = 130
@@ -146,11 +147,6 @@ def one_line(text: str, limit: int = 100) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
-
-
 # -- comparing a window with the options given --------------------------------------------
 
 
@@ -168,7 +164,7 @@ def _as_set(name: str, values: Sequence[str]) -> frozenset[str] | None:
 
 
 def _moment(given: str, anchor: datetime | None) -> tuple[datetime | None, timedelta]:
-    """Read a time option: relative ones (15m) from `anchor`, the moment Pausa made the window."""
+    """Read a time option: relative ones (15m) from `anchor`."""
     relative = RELATIVE.match(given)
     if relative:
         if anchor is None:
@@ -180,7 +176,9 @@ def _moment(given: str, anchor: datetime | None) -> tuple[datetime | None, timed
 
 def differences(sent: dict[str, Any], window: dict[str, Any], names: Sequence[str]) -> list[str]:
     """Name the options whose values differ from the window's (options left out count as defaults)."""
-    anchor = parse_time(window.get("created_at"))
+    # A relative start counts from when Pausa made the window; a relative ETA or end from the start.
+    created = parse_time(window.get("created_at"))
+    start = parse_time(window.get("starts_at")) or created
     differing: list[str] = []
     for name in names:
         given = sent.get(name, WINDOW_DEFAULTS.get(name))
@@ -198,7 +196,7 @@ def differences(sent: dict[str, Any], window: dict[str, Any], names: Sequence[st
             if given in (None, ""):
                 same = stored is None
             else:
-                wanted, tolerance = _moment(str(given), anchor)
+                wanted, tolerance = _moment(str(given), created if name == "starts_at" else start)
                 same = wanted is not None and stored is not None and abs(wanted - stored) <= tolerance
         elif name in ("notice_minutes", "drain_minutes"):
             same = str(given).strip() == str(have)
@@ -206,8 +204,8 @@ def differences(sent: dict[str, Any], window: dict[str, Any], names: Sequence[st
             same = given == have
         if not same:
             differing.append(name)
-    # The CLI cannot set it, so a window that pauses webhook processing is never one it made.
-    if window.get("pause_webhook_processing"):
+    # Left out means off: a window that holds webhooks is not the one an `on` without the option makes.
+    if bool(sent.get("pause_webhook_processing")) != bool(window.get("pause_webhook_processing")):
         differing.append("pause_webhook_processing")
     return differing
 
@@ -322,14 +320,33 @@ def duration(window: dict[str, Any]) -> str:
 def command_off(client: PausaClient, args: argparse.Namespace) -> int:
     """End maintenance now; already off is done too."""
     try:
-        window = client.end().body["window"]
+        answer = client.end()
+        window = answer.body["window"]
     except Refused as refusal:
         if refusal.status == 404 and refusal.answer.error_code == "not_found":
             say("Maintenance is already OFF.")
             return DONE
         raise
-    say(f"Maintenance is OFF (window {window['id']} ended{duration(window)}).")
+    say(f"Maintenance is OFF ({ended_windows(answer.body, window)} ended{duration(window)}).")
     return DONE
+
+
+def ended_windows(body: dict[str, Any], window: dict[str, Any]) -> str:
+    """Name the windows an end ended: usually one; two when a planned one had started meanwhile."""
+    ids = body.get("ended") or [window["id"]]
+    if len(ids) == 1:
+        return f"window {ids[0]}"
+    return "windows " + ", ".join(str(number) for number in ids[:-1]) + f" and {ids[-1]}"
+
+
+def still_on(body: dict[str, Any]) -> str:
+    """Say which window keeps maintenance on after an end, if one does."""
+    window = body.get("still_in_effect")
+    if not window:
+        return ""
+    ends = parse_time(window.get("ends_at"))
+    until = f" until {clock(ends, utcnow())}" if ends else " until it is ended"
+    return f"; maintenance stays ON: window {window['id']} ({window.get('status')}) is in effect{until}"
 
 
 def command_schedule(client: PausaClient, args: argparse.Namespace) -> int:
@@ -457,7 +474,8 @@ def end_window(client: PausaClient, window_id: int) -> str:
     """End the window `pausa run` started (or continued), and only that one; return what happened."""
     try:
         # Pausa ends it only if it is still the active one: no race with someone starting another.
-        ended = client.end(window_id).body["window"]
+        body = client.end(window_id).body
+        ended = body["window"]
     except Refused as refusal:
         if refusal.status == 404 and refusal.answer.error_code == "not_found":
             return "maintenance was already OFF"
@@ -466,6 +484,8 @@ def end_window(client: PausaClient, window_id: int) -> str:
             return (f"window {window_id} is over, and window {active.get('id')} (not this run's) is active: "
                     "left ON")
         raise
+    if body.get("still_in_effect"):
+        return f"window {ended['id']} ended{duration(ended)}{still_on(body)}"
     return f"maintenance is OFF (window {ended['id']} ended{duration(ended)})"
 
 
@@ -578,7 +598,8 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     """Add the options of `flask maintenance on`: the window's fields."""
     group = parser.add_argument_group("window")
     group.add_argument("--message", help="text shown to users (at most 500 characters)")
-    group.add_argument("--eta", help="expected return: 15m, 2h, 1d or ISO-8601 (UTC without an offset)")
+    group.add_argument("--eta", help="expected return: 15m, 2h, 1d (from the start: now, or the planned "
+                       "start with `schedule`) or ISO-8601 (UTC without an offset)")
     group.add_argument("--reason", help="deployment, database, testing, incident or other")
     group.add_argument("--mode", help="full (default), read_only or scoped")
     group.add_argument("--scope", dest="scope_paths", action="append", metavar="PATH",
@@ -588,7 +609,7 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--allow-ip", dest="allowed_ips", action="append", metavar="CIDR",
                        help="IP or CIDR range that bypasses (repeatable)")
     group.add_argument("--ends-at", dest="ends_at", metavar="WHEN",
-                       help="hard automatic end: 30m, 2h or ISO-8601")
+                       help="hard automatic end: 30m, 2h (from the start, like --eta) or ISO-8601")
 
 
 def build_parser() -> argparse.ArgumentParser:

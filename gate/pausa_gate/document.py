@@ -14,13 +14,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .state import BypassKey, GateState, Mode, Reason, Status, WindowState
+from .state import BypassKey, GateState, Mode, Reason, Status, WindowState, message_pairs
 
 FORMAT = 2
 """Raised whenever the document's shape changes; a reader refuses formats it does not know.
 
 Format 1 listed bypass links by id only; it is still read (its links carry no cookie digest,
 so they let nobody through until the next state arrives).
+
+A link's `fallback_digests` (its cookie digests under the keys being rotated out) is optional and
+did not move the format either: a reader that predates it honours only cookies made with the
+current key, as it did before.
+
+A window's `messages` ({language tag: text}) is optional and did not move the format: a reader
+that predates it ignores the key and shows the default `message`, which is right for every
+visitor but the ones a translation was written for; a document without it has no translations.
 """
 READABLE = (1, 2)
 
@@ -37,9 +45,7 @@ def to_document(state: GateState, published_at: datetime | None = None) -> dict[
         "published_at": published_at.isoformat() if published_at else None,
         "windows": [_window_document(window) for window in state.windows],
         "bypass_links": [
-            {"id": key.link_id, "window_id": key.window_id, "expires_at": key.expires_at.isoformat(),
-             "cookie_digest": key.cookie_digest}
-            for key in sorted(state.bypass_links, key=lambda key: key.link_id)
+            _bypass_document(key) for key in sorted(state.bypass_links, key=lambda key: key.link_id)
         ],
         "pending": state.pending,
     }
@@ -97,6 +103,7 @@ def _window_document(window: WindowState) -> dict[str, Any]:
         "mode": window.mode.value,
         "reason": window.reason.value,
         "message": window.message,
+        "messages": dict(window.messages),
         "starts_at": window.starts_at.isoformat(),
         "eta": window.eta.isoformat() if window.eta else None,
         "ends_at": window.ends_at.isoformat() if window.ends_at else None,
@@ -116,6 +123,7 @@ def _window_state(item: Mapping[str, Any]) -> WindowState:
         mode=Mode(item["mode"]),
         reason=Reason(item["reason"]),
         message=str(item["message"]),
+        messages=_messages(item.get("messages")),
         starts_at=_aware(item["starts_at"]),
         eta=_aware(item["eta"]) if item.get("eta") else None,
         ends_at=_aware(item["ends_at"]) if item.get("ends_at") else None,
@@ -130,13 +138,33 @@ def _window_state(item: Mapping[str, Any]) -> WindowState:
     )
 
 
+def _messages(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping) or not all(isinstance(text, str) for text in value.values()):
+        raise ValueError("a window's messages map language tags to text")
+    return message_pairs(value)
+
+
+def _bypass_document(key: BypassKey) -> dict[str, Any]:
+    item = {"id": key.link_id, "window_id": key.window_id, "expires_at": key.expires_at.isoformat(),
+            "cookie_digest": key.cookie_digest}
+    if key.fallback_digests:  # only while SECRET_KEY is being rotated
+        item["fallback_digests"] = list(key.fallback_digests)
+    return item
+
+
 def _bypass_key(item: Any, document_format: int) -> BypassKey:
     if document_format == 1:  # an id alone: known, but no cookie can match it
         return BypassKey(int(item), 0, datetime.min.replace(tzinfo=UTC), "")
     digest = str(item["cookie_digest"])
-    if len(digest) != 64:
+    fallbacks = item.get("fallback_digests", ())
+    if not isinstance(fallbacks, list | tuple):
+        raise ValueError("a link's fallback digests are a list")
+    fallbacks = tuple(str(value) for value in fallbacks)
+    if any(len(value) != 64 for value in (digest, *fallbacks)):
         raise ValueError("a cookie digest is 64 hexadecimal characters")
-    return BypassKey(int(item["id"]), int(item["window_id"]), _aware(item["expires_at"]), digest)
+    return BypassKey(int(item["id"]), int(item["window_id"]), _aware(item["expires_at"]), digest, fallbacks)
 
 
 def _aware(value: Any) -> datetime:

@@ -11,17 +11,21 @@ same page, and it never needs rendering on the request path.
 from __future__ import annotations
 
 import html
+import math
 import random
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from .state import UNKNOWN_WINDOW_ID, WindowState
-from .windows import is_overdue, public_facts, seconds_until_eta
+from .windows import is_overdue, public_facts, seconds_until_eta, seconds_until_start
 
 POLL_SLOT = "__pausa_poll_seconds__"
 SECONDS_SLOT = "__pausa_seconds__"
 MINUTES_SLOT = "__pausa_minutes__"
+# A window still to come (announced, or draining: writes paused) counts down to its start.
+START_SECONDS_SLOT = "__pausa_start_seconds__"
+START_MINUTES_SLOT = "__pausa_start_minutes__"
 
 COUNTDOWN = "countdown"  # an ETA still ahead: the page counts down
 OVERDUE = "overdue"  # the ETA has passed and the window goes on
@@ -43,9 +47,15 @@ def variants_of(window: WindowState | None) -> tuple[str, ...]:
     return (COUNTDOWN, OVERDUE)
 
 
-def slotted_facts(window: WindowState, now: datetime, page_variant: str) -> dict[str, Any]:
-    """Return what the page shows about a window, with slots for the parts that change every second."""
+def slotted_facts(
+    window: WindowState, now: datetime, page_variant: str, language: str | None = None
+) -> dict[str, Any]:
+    """Return what the page shows about a window, with slots for the parts that change every second.
+
+    The message is the one written for `language` (the page's), else the window's default message.
+    """
     facts = public_facts(window, now)
+    facts["message"] = window.message_in(language)
     facts["overdue"] = page_variant == OVERDUE
     if page_variant == COUNTDOWN:
         facts["seconds_remaining"] = SECONDS_SLOT
@@ -53,6 +63,20 @@ def slotted_facts(window: WindowState, now: datetime, page_variant: str) -> dict
     else:
         facts["seconds_remaining"] = None
     return facts
+
+
+def slotted_upcoming_facts(window: WindowState, language: str | None = None) -> dict[str, Any]:
+    """Return what a page says about a window still to come, with slots for the time to its start."""
+    return {
+        "id": window.id,
+        "message": window.message_in(language),
+        "reason": window.reason.value,
+        "mode": window.mode.value,
+        "starts_at": window.starts_at.isoformat(),
+        "eta": window.eta.isoformat() if window.eta else None,
+        "seconds_until_start": START_SECONDS_SLOT,
+        "minutes_until_start": START_MINUTES_SLOT,
+    }
 
 
 def poll_seconds(window: WindowState | None, now: datetime, low: int, high: int) -> int:
@@ -68,13 +92,28 @@ def poll_seconds(window: WindowState | None, now: datetime, low: int, high: int)
     return random.randint(low, high)
 
 
-def fill(text: str, window: WindowState | None, now: datetime, poll_range: tuple[int, int]) -> str:
-    """Fill a rendering's slots for one answer at `now`."""
+def fill(
+    text: str, window: WindowState | None, now: datetime, poll_range: tuple[int, int],
+    upcoming: WindowState | None = None,
+) -> str:
+    """Fill a rendering's slots for one answer at `now` (`upcoming`: the window still to come, if any)."""
     if SECONDS_SLOT in text:
         seconds = (seconds_until_eta(window, now) or 0) if window is not None else 0
         text = text.replace(SECONDS_SLOT, str(seconds)).replace(MINUTES_SLOT, str(seconds // 60))
+    starting = upcoming or window
+    if START_SECONDS_SLOT in text or START_MINUTES_SLOT in text:
+        seconds = seconds_until_start(starting, now) if starting is not None else 0
+        # "Starts in 0 min" would read as "already started": round the minutes up.
+        minutes = math.ceil(seconds / 60)
+        text = text.replace(START_SECONDS_SLOT, str(seconds)).replace(START_MINUTES_SLOT, str(minutes))
     return text.replace(POLL_SLOT, str(poll_seconds(window, now, *poll_range)))
 
+
+# What a host app's gate says to a write refused during a drain when its feed (from an older Pausa)
+# carries no wording for it.
+WRITES_PAUSED_MESSAGE = (
+    "Your change was not saved: changes are paused because maintenance starts soon. Browsing still works."
+)
 
 # What a host app's gate shows when it knows nothing at all (no feed yet, no state file) and
 # fails closed: it has no page from Pausa, so it says the least, in English.
@@ -92,7 +131,9 @@ class FeedPages:
     """The pages a state feed carries, served by a host app's gate (see `pausa_gate.answers.Pages`).
 
     `data` is the feed's "pages" object: {"windows": {id: {language: {variant: {"read": html,
-    "write": html}}}}, "unavailable": {language: {"message": text, "read": html, "write": html}}}.
+    "write": html, "drain": html, "drain_text": text}}}}, "unavailable": {language: {"message": text,
+    "read": html, "write": html}}}. "drain" and "drain_text" (what a write refused during the drain
+    period gets) come only with a scheduled window that has a drain period.
     """
 
     def __init__(self, data: Mapping[str, Any] | None, poll_range: tuple[int, int] = (5, 30)):
@@ -103,19 +144,29 @@ class FeedPages:
 
     def page(
         self, window: WindowState | None, now: datetime, language: str, *, blocked_write: bool = False,
-        render: bool = True,
+        draining: bool = False, render: bool = True,
     ) -> str:
         """Return the page for a window in `language` (English, then the generic page, when missing)."""
-        kind = "write" if blocked_write else "read"
-        found = None
-        if window is not None and window.id != UNKNOWN_WINDOW_ID:
-            texts = self.windows.get(str(window.id)) or {}
-            by_variant = texts.get(language) or texts.get("en") or {}
-            found = (by_variant.get(variant(window, now)) or {}).get(kind)
+        kind = "write" if blocked_write or draining else "read"
+        found = self._find(window, now, language, "drain") if draining else None
+        # A feed from an older Pausa has no drain page: the "not saved" page is the next best.
+        found = found or self._find(window, now, language, kind)
         if found is None:
             generic = self.unavailable.get(language) or self.unavailable.get("en") or {}
             found = generic.get(kind) or BUILT_IN_PAGE
         return fill(found, window, now, self.poll_range)
+
+    def drain_text(self, window: WindowState, now: datetime, language: str, *, render: bool = True) -> str:
+        """Say, in `language`, that a write was refused because the window's drain period began."""
+        found = self._find(window, now, language, "drain_text")
+        return WRITES_PAUSED_MESSAGE if found is None else fill(found, window, now, self.poll_range)
+
+    def _find(self, window: WindowState | None, now: datetime, language: str, kind: str) -> str | None:
+        if window is None or window.id == UNKNOWN_WINDOW_ID:
+            return None
+        texts = self.windows.get(str(window.id)) or {}
+        by_variant = texts.get(language) or texts.get("en") or {}
+        return (by_variant.get(variant(window, now)) or {}).get(kind)
 
     def unavailable_message(self, language: str, *, render: bool = True) -> str:
         """Say "temporarily unavailable" in `language`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +34,16 @@ ROLES = ("admin", "developer", "qa", "user")
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def language_tag(language: str) -> str:
+    """Return the BCP 47 tag of a language code: `pt_BR` → `pt-BR` (messages are keyed by tag)."""
+    return language.replace("_", "-")
+
+
+def message_pairs(messages: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """Freeze a {language tag: text} map into the sorted pairs a WindowState holds."""
+    return tuple(sorted((str(tag), str(text)) for tag, text in (messages or {}).items()))
+
+
 @dataclass(frozen=True)
 class WindowState:
     """What the gate needs to know about one maintenance window."""
@@ -51,6 +62,18 @@ class WindowState:
     allowed_roles: frozenset[str] = frozenset()
     allowed_networks: tuple[IpNetwork, ...] = ()
     pause_webhook_processing: bool = False
+    # The message in other languages, as (language tag, text) pairs sorted by tag, e.g.
+    # (("pt-BR", "Voltamos logo."),); a tuple, so the window stays hashable (pages are cached by it).
+    messages: tuple[tuple[str, str], ...] = ()
+
+    def message_in(self, language: str | None) -> str:
+        """Return the message for visitors in `language` (pt_BR or pt-BR), else the default message."""
+        if language:
+            tag = language_tag(language)
+            for known, text in self.messages:
+                if known == tag:
+                    return text
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,8 @@ class BypassKey:
     expires_at: datetime
     # SHA-256 (hex) of the secret part of the link's cookie: checking needs no secret of Pausa's.
     cookie_digest: str
+    # The same digest under each of SECRET_KEY_FALLBACKS, so cookies set before a key rotation still work.
+    fallback_digests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,11 @@ def seconds_until_eta(window: WindowState, now: datetime) -> int | None:
     return max(0, math.ceil((window.eta - now).total_seconds()))
 
 
+def seconds_until_start(window: WindowState, now: datetime) -> int:
+    """Return whole seconds left until the window starts, never negative."""
+    return max(0, math.ceil((window.starts_at - now).total_seconds()))
+
+
 def is_overdue(window: WindowState, now: datetime) -> bool:
     """Tell whether the ETA has passed while the window is still in effect."""
     return window.eta is not None and now >= window.eta and is_in_effect(window, now)
@@ -88,6 +93,14 @@ def retry_after_seconds(window: WindowState | None, now: datetime) -> int:
     return min(RETRY_AFTER_MAX, max(RETRY_AFTER_MIN, remaining))
 
 
+def relative_offset(text: str) -> timedelta | None:
+    """Return the length of a relative time (`30m`, `2h`, `45s`, `1d`), or None for any other text."""
+    relative = _RELATIVE.match(text or "")
+    if relative is None:
+        return None
+    return timedelta(seconds=int(relative.group(1)) * _UNIT_SECONDS[relative.group(2).lower()])
+
+
 def parse_moment(text: str, now: datetime) -> datetime:
     """Parse `30m`, `2h`, `45s`, `1d` (relative to now) or ISO-8601 into aware UTC.
 
@@ -97,10 +110,9 @@ def parse_moment(text: str, now: datetime) -> datetime:
     text = (text or "").strip()
     if not text:
         raise ValueError("empty")
-    relative = _RELATIVE.match(text)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2).lower()
-        return now + timedelta(seconds=amount * _UNIT_SECONDS[unit])
+    offset = relative_offset(text)
+    if offset is not None:
+        return now + offset
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     moment = datetime.fromisoformat(text)
@@ -135,6 +147,16 @@ def public_facts(window: WindowState, now: datetime) -> dict:
         "retry_after": retry_after_seconds(window, now),
         "scope_paths": list(window.scope_paths),
     }
+
+
+def upcoming_facts(window: WindowState, now: datetime) -> dict:
+    """Return what may be known about a window still to come: its countdown runs to the start."""
+    facts = public_facts(window, now)
+    facts["seconds_remaining"] = seconds_until_start(window, now)
+    facts["seconds_until_start"] = facts["seconds_remaining"]
+    facts["seconds_until_eta"] = seconds_until_eta(window, now)
+    facts["draining"] = is_draining(window, now)
+    return facts
 
 
 def find_overlap(

@@ -5,12 +5,36 @@
 // asks whether this very page is blocked now (a HEAD through the proxy, so the same gate
 // decides, bypass cookie and all). If it is, the page reloads: the proxy answers with
 // Pausa's maintenance page at the same URL, which comes back by itself when the window ends.
+// It also loads keep.js, so what visitors type in the page's forms survives the maintenance page
+// (data-keep="off" on this script tag leaves it out), and shows why an htmx write was refused
+// during a drain period (in an element marked data-pausa-message, else a notice atop the page).
 (function () {
   "use strict";
   var script = document.currentScript;
   var seconds = Math.max(2, parseInt(script && script.getAttribute("data-poll-seconds"), 10) || 15);
   var base = (script && script.src) ? new URL("../..", script.src).pathname.replace(/\/$/, "") : "/_pausa";
   var seen = null; // the last state seen: its version, and whether a window was in effect
+
+  if (!script || script.getAttribute("data-keep") !== "off") {
+    var keep = document.createElement("script");
+    keep.src = base + "/static/js/keep.js";
+    keep.async = true;
+    (document.head || document.documentElement).appendChild(keep);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr || xhr.getResponseHeader("X-Pausa-Writes") !== "paused") return;
+    var box = document.querySelector("[data-pausa-message]");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "pausa-message";
+      box.setAttribute("role", "alert");
+      document.body.insertBefore(box, document.body.firstChild);
+    }
+    box.textContent = xhr.responseText;
+    box.hidden = false;
+  });
 
   function next() {
     // Jitter: thousands of open pages must not ask in the same second.

@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import launch_chromium
-
-from .conftest import sign_in
+from tests.support.live_server import sign_in
 
 pytestmark = pytest.mark.browser
 

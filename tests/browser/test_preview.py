@@ -16,7 +16,7 @@ def test_preview_follows_the_message_while_typing(browser, live_server, admin_st
         preview = page.locator("#maintenance-preview")
         expect(preview).to_contain_text("We are performing scheduled maintenance")
         page.get_by_label("Message to users").fill("Swapping the <database> disks")
-        page.get_by_label("Reason").select_option("database")
+        page.get_by_role("region", name="Activate maintenance now").get_by_label("Reason").select_option("database")
         expect(preview).to_contain_text("Swapping the <database> disks")
         expect(preview).to_contain_text("Database work")
         assert not live_server.is_active(), "typing must not activate anything"

@@ -15,7 +15,7 @@ from pausa_gate.windows import utcnow
 from playwright.sync_api import expect
 
 from app.maintenance.validation import validate_window
-from app.services import maintenance as maintenance_service
+from app.services import clock as clock_service
 from app.services import scheduling as scheduling_service
 
 from .test_maintenance_flow import HOME_H1, MAINTENANCE_H1, document_responses
@@ -74,5 +74,5 @@ def test_open_page_gets_the_banner_then_the_maintenance_page_then_comes_back(bro
         context.close()
         if window_id is not None:
             with live_server.app.app_context():  # what the worker would record, so nothing leaks
-                scheduling_service.start_due_windows(utcnow() + timedelta(seconds=10))
-                maintenance_service.finish_expired_windows(utcnow() + timedelta(seconds=10))
+                clock_service.start_due_windows(utcnow() + timedelta(seconds=10))
+                clock_service.finish_expired_windows(utcnow() + timedelta(seconds=10))

@@ -134,6 +134,8 @@ def window_states(draw, window_id: int | None = None) -> WindowState:
         scope_paths=tuple(draw(st.lists(st.sampled_from(["/billing", "/Reports", "/api/v1"]), max_size=2))),
         allowed_roles=draw(st.frozensets(st.sampled_from(["developer", "qa", "user"]))),
         allowed_networks=tuple(draw(st.lists(networks, max_size=2))),
+        messages=tuple(draw(st.lists(st.tuples(st.sampled_from(["en", "pt-BR"]), st.text(max_size=8)),
+                                     max_size=2, unique_by=lambda pair: pair[0]).map(sorted))),
     )
 
 

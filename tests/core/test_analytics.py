@@ -11,6 +11,7 @@ from app.maintenance.analytics import (
     WindowFacts,
     clip,
     default_period,
+    downtime_axis,
     month_bars,
     summarise,
     timeline_bar,
@@ -137,6 +138,29 @@ def test_layout_of_the_charts():
         (15.0, 0.0, 70.0, 100.0), (115.0, 50.0, 70.0, 50.0), (215.0, 100.0, 70.0, 0.0)
     ]
     assert month_bars([], 300, 100) == []
+
+
+@pytest.mark.parametrize(
+    ("largest", "unit", "ticks"),
+    [
+        (timedelta(), "minutes", (0, 1)),
+        (timedelta(minutes=45), "minutes", (0, 20, 40, 60)),
+        (timedelta(minutes=119), "minutes", (0, 50, 100, 150)),
+        (timedelta(hours=2), "hours", (0, 0.5, 1, 1.5, 2)),
+        (timedelta(hours=5), "hours", (0, 2, 4, 6)),
+        (timedelta(hours=37), "hours", (0, 10, 20, 30, 40)),
+    ],
+)
+def test_the_monthly_chart_axis_has_a_unit_and_round_ticks(largest, unit, ticks):
+    months = [MonthFigures(at(1), largest, 1), MonthFigures(at(1, month=4), largest / 3, 1)]
+    axis = downtime_axis(months)
+    assert axis.unit == unit
+    assert axis.ticks == pytest.approx(ticks)
+    assert axis.top_seconds == pytest.approx(ticks[-1] * axis.unit_seconds)
+    assert axis.top_seconds >= largest.total_seconds()
+    # Bars scaled to the axis' top: 5 h on a 0-6 h axis is 5/6 of the height.
+    if unit == "hours" and ticks[-1] == 6:
+        assert month_bars(months, 300, 120, axis.top_seconds)[0].height == pytest.approx(100.0)
 
 
 def test_default_period_is_the_last_90_days():

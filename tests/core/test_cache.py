@@ -9,7 +9,8 @@ import pytest
 from pausa_gate.cache import StateCache
 from pausa_gate.state import GateState
 
-from .conftest import Store
+from tests.support.state_cache import Store
+
 from .factories import window
 
 TTL = 1.0

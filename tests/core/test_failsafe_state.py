@@ -14,8 +14,8 @@ from pausa_gate.decision import decide
 from pausa_gate.state import ANONYMOUS, GateState, unknown_state
 
 from app.maintenance import offline
+from tests.support.state_cache import Store
 
-from .conftest import Store
 from .factories import NOW, PROPERTY, facts, gate_states, seconds, state, upcoming, window
 from .test_cache import TTL
 
@@ -65,6 +65,33 @@ def test_an_older_pausas_document_is_read_and_its_links_let_nobody_through():
     restored, _ = document.loads(text)
     assert restored.version == 4
     assert cookies.bypass_window_id("3.anything", restored, NOW) is None
+
+
+def test_a_windows_messages_per_language_travel_in_the_same_format():
+    original = state(window(messages=(("pt-BR", "Voltamos logo."),)))
+    data = document.to_document(original)
+    assert data["format"] == 2  # an older reader still reads it, and shows the default message
+    assert data["windows"][0]["messages"] == {"pt-BR": "Voltamos logo."}
+    assert data["windows"][0]["message"] == "Deploying v2, back soon."
+    restored = document.from_document(data)
+    assert restored.windows[0].message_in("pt_BR") == "Voltamos logo."
+    assert restored.windows[0].message_in("en") == "Deploying v2, back soon."
+
+
+def test_a_document_written_before_messages_per_language_reads_with_none():
+    data = document.to_document(state(window()))
+    del data["windows"][0]["messages"]
+    restored = document.from_document(data)
+    assert restored.windows[0].messages == ()
+    assert restored.windows[0].message_in("pt_BR") == "Deploying v2, back soon."
+
+
+@pytest.mark.parametrize("messages", [["pt-BR"], {"pt-BR": 3}, "Voltamos"])
+def test_a_document_refuses_messages_that_are_not_text_per_language(messages):
+    data = document.to_document(state(window()))
+    data["windows"][0]["messages"] = messages
+    with pytest.raises(document.DocumentError):
+        document.from_document(data)
 
 
 def test_a_document_refuses_a_time_without_an_offset():

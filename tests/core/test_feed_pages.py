@@ -15,6 +15,7 @@ from pausa_gate.pages import (
     SECONDS_SLOT,
     FeedPages,
     fill,
+    slotted_facts,
     variant,
 )
 from pausa_gate.state import unknown_state
@@ -44,6 +45,15 @@ def test_filling_gives_each_answer_its_own_numbers():
     assert filled == '<span data-seconds="1205">20 min</span><meta content="5">'
     later = fill(SLOTTED, the_window, NOW + minutes(10), (5, 30))
     assert 'data-seconds="605">10 min' in later
+
+
+def test_the_page_says_the_message_written_for_its_language_else_the_default():
+    translated = window(message="Deploying", messages=(("pt-BR", "Implantando"),))
+    assert slotted_facts(translated, NOW, COUNTDOWN, "pt_BR")["message"] == "Implantando"
+    assert slotted_facts(translated, NOW, COUNTDOWN, "en")["message"] == "Deploying"
+    untranslated = window(message="Deploying")
+    assert slotted_facts(untranslated, NOW, COUNTDOWN, "pt_BR")["message"] == "Deploying"
+    assert slotted_facts(untranslated, NOW, COUNTDOWN, "en")["message"] == "Deploying"
 
 
 def test_feed_pages_fall_back_to_english_then_to_the_generic_page():

@@ -1,4 +1,4 @@
-"""The gate's decision (SPEC §3): every rule, its precedence, and the spellings that try to dodge it."""
+"""The gate's decision (docs/gate.md): every rule, its precedence, and the spellings that try to dodge it."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def outcome(*args, **kwargs) -> Outcome:
 def test_always_allowed_prefixes_are_the_spec_list():
     assert set(ALWAYS_ALLOWED) == {
         "/static", "/health", "/metrics", "/webhooks", "/maintenance",
-        "/auth/login", "/auth/logout", "/admin", "/api/admin", "/bypass", "/gate",
+        "/auth/login", "/auth/logout", "/auth/set-password", "/admin", "/api/admin", "/bypass", "/gate",
     }
 
 
@@ -86,6 +86,7 @@ def test_always_allowed_prefixes_are_the_spec_list():
         "/maintenance/subscribe",
         "/auth/login",
         "/auth/logout",
+        "/auth/set-password/abc.def",
         "/admin",
         "/admin/",
         "/admin/audit/export.csv",
@@ -261,7 +262,7 @@ def test_drain_blocks_writes(method):
 
 
 def test_drain_blocks_writes_on_every_path_even_for_a_scoped_window():
-    """SPEC §2: during the drain writes are refused as in read_only, whatever the mode."""
+    """docs/windows.md, "Planned windows": during the drain writes are refused as in read_only, whatever the mode."""
     scoped = replace(DRAINING, mode=Mode.SCOPED, scope_paths=("/billing",))
     assert gate("/account", "POST", st_=state(scoped)).blocked
     assert gate("/billing", "GET", st_=state(scoped)) == Decision(Outcome.BANNER, scoped, draining=True)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 import pytest
+import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -232,8 +233,6 @@ def test_what_we_sign_we_verify(body, t, secret):
 
 # ---------------------------------------------------------------- Stripe's own library
 
-
-stripe = pytest.importorskip("stripe")
 
 
 def test_a_header_made_by_stripes_helper_passes():

@@ -88,7 +88,7 @@ def test_every_error_is_reported_at_once():
 
 def test_fields_cover_the_window():
     assert set(FIELDS) == {
-        "message", "reason", "mode", "scope_paths", "eta", "ends_at", "starts_at", "notice_minutes",
+        "message", "messages", "reason", "mode", "scope_paths", "eta", "ends_at", "starts_at", "notice_minutes",
         "drain_minutes", "allowed_roles", "allowed_ips", "pause_webhook_processing",
     }
 
@@ -136,6 +136,47 @@ def test_bad_message(raw, error):
 def test_a_blank_message_in_an_update_restores_the_default():
     assert valid({"message": " "}, partial=True) == {"message": DEFAULT_MESSAGE}
     assert valid({"message": None}, partial=True) == {}
+
+
+# ---------------------------------------------------------------- messages per language
+
+
+def test_a_message_per_language_is_keyed_by_its_tag():
+    result = valid({"message": "Back soon", "messages": {"pt_BR": "  Voltamos logo \r\n já  "}})
+    assert result["message"] == "Back soon"
+    assert result["messages"] == {"pt-BR": "Voltamos logo \n já"}
+    assert valid({"messages": {"PT-br": "Oi", "en": "Hi"}}, partial=True) == {"messages": {"pt-BR": "Oi", "en": "Hi"}}
+
+
+def test_an_empty_message_in_a_language_means_none_there():
+    assert valid({"messages": {"pt-BR": "   ", "en": None}}, partial=True) == {"messages": {}}
+
+
+def test_messages_are_only_returned_when_given():
+    assert "messages" not in valid({"message": "x"})
+    assert validate_window({"message": "x"}, NOW, partial=True).values == {"message": "x"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"fr": "Bientôt"}, {"messages.fr": "Unknown language; languages are: en, pt-BR."}),
+        ({"pt-BR": "x" * (MESSAGE_MAX + 1)},
+         {"messages.pt-BR": f"At most {MESSAGE_MAX} characters (got {MESSAGE_MAX + 1})."}),
+        ({"pt-BR": 7}, {"messages.pt-BR": "Must be text."}),
+        ({"pt-BR": "a", "pt_BR": "b"}, {"messages.pt_BR": "Given twice (as pt-BR too)."}),
+        ("Voltamos", {"messages": 'Must be an object of language tag to text, like {"pt-BR": "..."}.'}),
+        (["pt-BR"], {"messages": 'Must be an object of language tag to text, like {"pt-BR": "..."}.'}),
+        ({f"x{n}": "" for n in range(MAX_LIST_ITEMS + 1)}, {"messages": f"At most {MAX_LIST_ITEMS} languages."}),
+    ],
+)
+def test_bad_messages_name_the_language(raw, expected):
+    assert errors({"messages": raw}, partial=True) == expected
+    assert errors({"messages": raw}) == expected
+
+
+def test_a_message_of_the_longest_length_is_accepted_in_every_language():
+    assert valid({"messages": {"pt-BR": "x" * MESSAGE_MAX}})["messages"]["pt-BR"] == "x" * MESSAGE_MAX
 
 
 # ---------------------------------------------------------------- reason and mode
@@ -194,7 +235,8 @@ def test_an_empty_enum_in_an_update_is_no_change():
         ({"eta": NOW + minutes(5)}, {"eta": NOW + minutes(5)}),  # a datetime from the CLI
         ({"eta": "1h", "ends_at": "1h"}, {"eta": NOW + minutes(60), "ends_at": NOW + minutes(60)}),
         ({"eta": "1h", "ends_at": "2h"}, {"eta": NOW + minutes(60), "ends_at": NOW + minutes(120)}),
-        ({"starts_at": "1h", "eta": "90m"}, {"starts_at": NOW + minutes(60), "eta": NOW + minutes(90)}),
+        # A length counts from the start: a window starting in 1h with "90m" is expected back in 2h30.
+        ({"starts_at": "1h", "eta": "90m"}, {"starts_at": NOW + minutes(60), "eta": NOW + minutes(150)}),
         ({"starts_at": "2026-03-14T11:00Z"}, {"starts_at": datetime(2026, 3, 14, 11, tzinfo=UTC)}),
         ({"eta": "", "ends_at": None}, {"eta": None, "ends_at": None}),
     ],
@@ -210,15 +252,15 @@ def test_valid_times(data, expected):
 @pytest.mark.parametrize(
     ("data", "field", "error"),
     [
-        ({"eta": "soon"}, "eta", "Use a time like 2026-01-31T02:00Z, or 30m, 2h."),
-        ({"ends_at": "-1h"}, "ends_at", "Use a time like 2026-01-31T02:00Z, or 30m, 2h."),
-        ({"starts_at": "later"}, "starts_at", "Use a time like 2026-01-31T02:00Z, or 30m, 2h."),
+        ({"eta": "soon"}, "eta", "Use a time like 2026-03-15T02:00Z, or 30m, 2h from the start."),
+        ({"ends_at": "-1h"}, "ends_at", "Use a time like 2026-03-15T02:00Z, or 30m, 2h from the start."),
+        ({"starts_at": "later"}, "starts_at", "Use a time like 2026-03-15T02:00Z, or 30m, 2h from now."),
         ({"eta": "0s"}, "eta", "Must be in the future."),
         ({"eta": "2026-03-14T11:00Z"}, "eta", "Must be in the future."),
         ({"ends_at": "2026-03-14T12:00Z"}, "ends_at", "Must be in the future."),
-        ({"starts_at": "2h", "eta": "1h"}, "eta", "Must be after the start."),
-        ({"starts_at": "2h", "eta": "2h"}, "eta", "Must be after the start."),
-        ({"starts_at": "2h", "ends_at": "90m"}, "ends_at", "Must be after the start."),
+        ({"starts_at": "2h", "eta": "2026-03-14T13:00Z"}, "eta", "Must be after the start."),
+        ({"starts_at": "2h", "eta": "2026-03-14T14:00Z"}, "eta", "Must be after the start."),
+        ({"starts_at": "2h", "ends_at": "2026-03-14T13:30Z"}, "ends_at", "Must be after the start."),
         ({"eta": "2h", "ends_at": "1h"}, "ends_at", "The automatic end must not come before the ETA."),
     ],
     ids=["eta-garbage", "ends-garbage", "start-garbage", "eta-now", "eta-past", "ends-now", "eta-before-start",

@@ -1,0 +1,91 @@
+"""The app fixtures of the app and servers layers: an app on a throwaway database, its clients, the servers.
+
+Each layer imports them into its conftest.py, where pytest scopes them to that directory; tests/core
+imports none of this and runs without an app.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pausa_gate.state import Actor
+from pausa_gate.windows import utcnow
+from sqlalchemy import event
+
+from app.extensions import db
+from app.maintenance.validation import validate_window
+from app.services import maintenance as maintenance_service
+from tests.support.apps import AuthActions, dispose_created_apps, make_app
+from tests.support.services import require_postgres, require_redis
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines():
+    """Close every connection a test's apps opened, so PostgreSQL never runs out of them."""
+    yield
+    dispose_created_apps()
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def activate(app):
+    """Start a window through the service (as the CLI would) and return its id."""
+
+    def _activate(**fields):
+        with app.app_context():
+            data = validate_window(fields, utcnow())
+            window = maintenance_service.activate_window(data, Actor("cli:test"))
+            return window.id
+
+    return _activate
+
+
+class StatementCounter:
+    """The SQL statements sent to the database while a block runs."""
+
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def sql_counter(app):
+    """Count SQL statements sent to the database while the block runs."""
+    counter = StatementCounter()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """Return the PostgreSQL server URL for tests about PostgreSQL; fail loudly if it is down."""
+    return require_postgres()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Return the Redis URL for tests about Redis; fail loudly if it is down."""
+    return require_redis()
