@@ -5,18 +5,14 @@ Fails (never skips) when PostgreSQL is down, like tests/servers/test_notificatio
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from pausa_gate.state import Actor
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app import create_app
 from app.extensions import db
 from app.services import audit
-from tests.support.apps import private_postgres_app
+from tests.support.apps import new_postgres_database_app, private_postgres_app
 
 
 @pytest.fixture
@@ -51,28 +47,14 @@ def test_plain_update_and_delete_are_refused(pg_app, statement):
 def test_migration_0007_creates_the_trigger(postgres_url):
     from flask_migrate import downgrade, upgrade
 
-    server = make_url(postgres_url)
-    name = f"pausa_audit_migrations_{os.getpid()}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": server.set(database=name).render_as_string(False)})
-        with app.app_context():
-            upgrade()
-            audit.record("test.one", Actor("t"))
-            db.session.commit()
-            with pytest.raises(DBAPIError, match="append-only"):
-                db.session.execute(text("DELETE FROM audit_entries"))
-            db.session.rollback()
-            downgrade(revision="0006")
-            db.session.execute(text("DELETE FROM audit_entries"))  # no trigger any more
-            db.session.rollback()
-            upgrade()
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with new_postgres_database_app(postgres_url, "audit_migrations") as app, app.app_context():
+        upgrade()
+        audit.record("test.one", Actor("t"))
+        db.session.commit()
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text("DELETE FROM audit_entries"))
+        db.session.rollback()
+        downgrade(revision="0006")
+        db.session.execute(text("DELETE FROM audit_entries"))  # no trigger any more
+        db.session.rollback()
+        upgrade()

@@ -5,16 +5,12 @@ Each test makes fresh PostgreSQL databases, migrated with the real migrations, a
 
 from __future__ import annotations
 
-import os
-import uuid
 from contextlib import contextmanager
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 from tests.app.test_backup import (  # noqa: F401 (_close_apps is an autouse fixture)
     _close_apps,
@@ -23,29 +19,17 @@ from tests.app.test_backup import (  # noqa: F401 (_close_apps is an autouse fix
     migrated_app,
     table_rows,
 )
+from tests.support.apps import new_postgres_database_app
 from tests.support.backup_data import populate
 
 
 @contextmanager
 def fresh_postgres(postgres_url: str, purpose: str):
     """Yield an app on a new PostgreSQL database migrated to head; drop the database afterwards."""
-    name = f"pausa_backup_{purpose}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    server = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
-    try:
+    with new_postgres_database_app(postgres_url, f"backup_{purpose}") as app:
         with app.app_context():
             upgrade()
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def assert_same_data(source_rows: dict, target, archive_name: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -12,6 +10,7 @@ from sqlalchemy import text
 from app import create_app
 from app.extensions import db
 from app.models import MaintenanceState
+from tests.support.apps import new_postgres_database_app
 
 
 def test_upgrade_from_empty_matches_models(tmp_path):
@@ -72,33 +71,14 @@ def test_migrated_app_serves_and_toggles(tmp_path):
 
 def test_upgrade_on_postgresql_matches_models(postgres_url):
     """Run the migrations on a brand-new PostgreSQL database."""
-    import os
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    server = make_url(postgres_url)
-    name = f"pausa_migrations_{os.getpid()}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": server.set(database=name).render_as_string(False)})
-        with app.app_context():
-            upgrade()
-            with db.engine.connect() as connection:
-                differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
-            assert differences == []
-            assert db.session.get(MaintenanceState, 1).version == 1
-            db.session.remove()
-            _window_messages_go_down_and_up()
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with new_postgres_database_app(postgres_url, "migrations") as app, app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        assert differences == []
+        assert db.session.get(MaintenanceState, 1).version == 1
+        db.session.remove()
+        _window_messages_go_down_and_up()
 
 
 _SEED_AT_0010 = [
@@ -168,23 +148,6 @@ def test_windows_with_children_migrate_up_and_down_on_sqlite(tmp_path):
 
 
 def test_windows_with_children_migrate_up_and_down_on_postgresql(postgres_url):
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    server = make_url(postgres_url)
-    name = f"pausa_migrations_children_{os.getpid()}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": server.set(database=name).render_as_string(False)})
-        with app.app_context():
-            upgrade()
-            _seeded_data_survives_head_and_back()
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with new_postgres_database_app(postgres_url, "migrations_children") as app, app.app_context():
+        upgrade()
+        _seeded_data_survives_head_and_back()

@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import threading
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -172,6 +173,26 @@ def private_postgres_app(postgres_url: str, name: str, **overrides):
             db.engine.dispose()
         with server.begin() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        server.dispose()
+
+
+@contextmanager
+def new_postgres_database_app(postgres_url: str, purpose: str, **overrides):
+    """Yield an app on a new, empty PostgreSQL database (for the real migrations); drop it afterwards."""
+    name = f"pausa_{purpose}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    server = create_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, **overrides})
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         server.dispose()
 
 
