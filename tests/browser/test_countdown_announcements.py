@@ -242,6 +242,9 @@ def test_announcements_go_on_after_back_restores_the_audit_page(browser, live_se
             page.go_back()
         expect(page).to_have_url(f"{live_server.url}/admin/audit")
         expect(page.locator("#action")).to_have_value("")
+        # The restored page loads the chain check into its own status region: a real announcement,
+        # not the one under test, so recording starts once it is in.
+        expect(page.locator("#chain-status .chain-ok")).to_be_visible()
         page.evaluate(RECORD_LIVE_CHANGES)
         # Admin pages show no banner: a sentence swapped in the way a poll does it stands in for one.
         page.evaluate(SAY_SENTENCE, ["after-back", "Something new to say."])
