@@ -234,10 +234,13 @@ def test_the_dashboard_counts_subscribers_and_notices_and_previews_each_email(ap
 
 
 def weekly(app, now) -> list[MaintenanceWindow]:
-    """A new weekly recurrence; return its planned occurrences, soonest first."""
+    """A new weekly recurrence, first two to three days from now; return its occurrences, soonest first."""
     from app.services import recurrences as recurrence_service
 
-    spec = {"frequency": "weekly", "weekday": "SU", "start": "02:00", "end": "04:00", "time_zone": "UTC",
+    # A weekday fixed in the test would put the first occurrence within the reminder's hour once a week
+    # (CI on a Sunday near 01:00 UTC got a reminder the test did not expect); this one is always days away.
+    weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][(now + timedelta(days=3)).weekday()]
+    spec = {"frequency": "weekly", "weekday": weekday, "start": "02:00", "end": "04:00", "time_zone": "UTC",
             "message": "Weekly upkeep"}
     with app.app_context():
         recurrence_service.create_recurrence(spec, ADMIN, now)
