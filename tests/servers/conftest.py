@@ -9,6 +9,8 @@ from tests.support.fixtures import (  # noqa: F401  (fixtures, scoped to this di
     app,
     auth,
     client,
+    fake,
+    mailing_pg_app,
     postgres_url,
     redis_url,
     runner,

@@ -9,30 +9,13 @@ import hashlib
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, insert, select
 
 from app import hooks
 from app.extensions import db
 from app.models import MaintenanceWindow, Notice, NoticeRound, StandingSubscriber, utcnow
 from app.services import notifications, subscriptions
-from tests.support.apps import private_postgres_app, race
-from tests.support.fake_sendgrid import FakeSendGrid
-
-
-@pytest.fixture
-def fake():
-    with FakeSendGrid(api_key="SG.pg-key", latency=0.2) as server:
-        yield server
-
-
-@pytest.fixture
-def pg_app(postgres_url, fake):
-    with private_postgres_app(
-        postgres_url, "notices", MAIL_BACKEND="sendgrid", SENDGRID_API_KEY="SG.pg-key",
-        SENDGRID_API_HOST=fake.url, SENDGRID_TIMEOUT_SECONDS=5, PUBLIC_URL="https://shop.example.com",
-    ) as app:
-        yield app
+from tests.support.apps import race
 
 
 def confirmed_subscribers(count: int, language: str, prefix: str) -> None:
@@ -55,29 +38,29 @@ def scheduled_window(starts_in: timedelta) -> MaintenanceWindow:
     return window
 
 
-def test_several_workers_queue_the_reminder_once_and_run_its_hook_once(pg_app):
+def test_several_workers_queue_the_reminder_once_and_run_its_hook_once(mailing_pg_app):
     heard = []
 
     def remind(window, **details):
         heard.append(window.id)
 
-    with pg_app.app_context():
+    with mailing_pg_app.app_context():
         confirmed_subscribers(50, "en", "en")
         window_id = scheduled_window(timedelta(minutes=30)).id
     hooks.on("window.reminder", remind)
     try:
-        results, errors = race(pg_app, lambda: len(subscriptions.queue_due_reminders()), threads=4)
+        results, errors = race(mailing_pg_app, lambda: len(subscriptions.queue_due_reminders()), threads=4)
     finally:
         hooks.off("window.reminder", remind)
     assert not errors, errors
     assert sorted(results) == [0, 0, 0, 1] and heard == [window_id]
-    with pg_app.app_context():
+    with mailing_pg_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Notice)) == 50
         assert db.session.scalar(select(func.count()).select_from(NoticeRound)) == 1
 
 
-def test_several_workers_send_each_notice_once_even_when_queued_again_after_a_restart(pg_app, fake):
-    with pg_app.app_context():
+def test_several_workers_send_each_notice_once_even_when_queued_again_after_a_restart(mailing_pg_app, fake):
+    with mailing_pg_app.app_context():
         confirmed_subscribers(2500, "en", "en")
         confirmed_subscribers(1200, "pt_BR", "pt")
         window = scheduled_window(timedelta(days=2))
@@ -87,13 +70,13 @@ def test_several_workers_send_each_notice_once_even_when_queued_again_after_a_re
         assert subscriptions.queue_notices(window, "scheduled", utcnow()) == 0  # the unique constraint
         db.session.commit()
 
-    results, errors = race(pg_app, lambda: notifications.send_due_notices(), threads=3)
+    results, errors = race(mailing_pg_app, lambda: notifications.send_due_notices(), threads=3)
     assert not errors, errors
     delivered = fake.delivered()
     assert not [email for email, n in Counter(delivered).items() if n > 1]
     assert len(delivered) == 3700
     assert len(fake.calls) == 5  # 1000 + 1000 + 500 English, 1000 + 200 Portuguese
     assert sum(report.calls for report in results) == 5
-    with pg_app.app_context():
+    with mailing_pg_app.app_context():
         assert dict(db.session.execute(
             select(Notice.status, func.count()).group_by(Notice.status)).all()) == {"sent": 3700}

@@ -8,41 +8,22 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import CircuitBreaker, Delivery, utcnow
 from app.services import notifications
 from tests.app.test_notifications import ended_window, subscribe
-from tests.support.apps import private_postgres_app, race
-from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.apps import race
 
 
-@pytest.fixture
-def fake():
-    with FakeSendGrid(api_key="SG.pg-key", latency=0.2) as server:
-        yield server
-
-
-@pytest.fixture
-def pg_app(postgres_url, fake):
-    """An app on a private schema of the PostgreSQL server, talking to the fake SendGrid."""
-    with private_postgres_app(
-        postgres_url, "notify", MAIL_BACKEND="sendgrid", SENDGRID_API_KEY="SG.pg-key",
-        SENDGRID_API_HOST=fake.url, SENDGRID_TIMEOUT_SECONDS=5, PUBLIC_URL="https://shop.example.com",
-    ) as app:
-        yield app
-
-
-
-def test_two_workers_send_each_delivery_exactly_once(pg_app, fake):
-    with pg_app.app_context():
+def test_two_workers_send_each_delivery_exactly_once(mailing_pg_app, fake):
+    with mailing_pg_app.app_context():
         window_id = ended_window()
         subscribe(window_id, 2500, "en", prefix="en")
         subscribe(window_id, 1200, "pt_BR", prefix="pt")
 
-    results, errors = race(pg_app, lambda: notifications.send_due_deliveries())
+    results, errors = race(mailing_pg_app, lambda: notifications.send_due_deliveries())
     assert not errors, errors
     assert len(results) == 2
     delivered = fake.delivered()
@@ -53,15 +34,15 @@ def test_two_workers_send_each_delivery_exactly_once(pg_app, fake):
     assert len(fake.calls) == 5  # 1000 + 1000 + 500 English, 1000 + 200 Portuguese
     assert sum(report.calls for report in results) == 5
     assert all(report.calls > 0 for report in results), "both workers should have sent"
-    with pg_app.app_context():
+    with mailing_pg_app.app_context():
         assert dict(db.session.execute(
             select(Delivery.status, func.count()).group_by(Delivery.status)).all()) == {"sent": 3700}
         # every batch id belongs to one call
         assert db.session.scalar(select(func.count(func.distinct(Delivery.batch_id)))) == 5
 
 
-def test_two_workers_only_one_half_open_trial(pg_app, fake):
-    with pg_app.app_context():
+def test_two_workers_only_one_half_open_trial(mailing_pg_app, fake):
+    with mailing_pg_app.app_context():
         window_id = ended_window()
         subscribe(window_id, 1500)
         db.session.add(CircuitBreaker(name="sendgrid", state="open", failures=5,
@@ -69,25 +50,25 @@ def test_two_workers_only_one_half_open_trial(pg_app, fake):
                                       retry_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
     fake.fail_next(5, 500)
-    results, errors = race(pg_app, lambda: notifications.send_due_deliveries())
+    results, errors = race(mailing_pg_app, lambda: notifications.send_due_deliveries())
     assert not errors, errors
     assert len(fake.calls) == 1  # one trial, it failed: open again, nobody else called
-    with pg_app.app_context():
+    with mailing_pg_app.app_context():
         breaker = db.session.get(CircuitBreaker, "sendgrid")
         assert breaker.state == "open"
 
 
-def test_a_stale_sending_row_becomes_uncertain_once_with_two_workers(pg_app, fake):
-    with pg_app.app_context():
+def test_a_stale_sending_row_becomes_uncertain_once_with_two_workers(mailing_pg_app, fake):
+    with mailing_pg_app.app_context():
         window_id = ended_window(minutes_ago=30)
         subscribe(window_id, 3)
         db.session.execute(update(Delivery).values(
             status="sending", batch_id="dead", attempts=1, not_before=utcnow() - timedelta(minutes=20)))
         db.session.commit()
-    results, errors = race(pg_app, lambda: notifications.send_due_deliveries())
+    results, errors = race(mailing_pg_app, lambda: notifications.send_due_deliveries())
     assert not errors, errors
     assert sum(report.uncertain for report in results) == 3
     assert fake.calls == []
-    with pg_app.app_context():
+    with mailing_pg_app.app_context():
         assert db.session.scalar(
             select(func.count()).select_from(Delivery).where(Delivery.status == "uncertain")) == 3

@@ -14,7 +14,8 @@ from sqlalchemy import event
 from app.extensions import db
 from app.maintenance.validation import validate_window
 from app.services import maintenance as maintenance_service
-from tests.support.apps import AuthActions, dispose_created_apps, make_app
+from tests.support.apps import AuthActions, dispose_created_apps, make_app, private_postgres_app
+from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.services import require_postgres, require_redis
 
 
@@ -89,3 +90,21 @@ def postgres_url() -> str:
 def redis_url() -> str:
     """Return the Redis URL for tests about Redis; fail loudly if it is down."""
     return require_redis()
+
+
+@pytest.fixture
+def fake():
+    """A fake SendGrid on a real socket, slow enough (0.2 s a call) that workers sending at once overlap."""
+    with FakeSendGrid(api_key="SG.pg-key", latency=0.2) as server:
+        yield server
+
+
+@pytest.fixture
+def mailing_pg_app(request, postgres_url, fake):
+    """An app on a private PostgreSQL schema (named after the test module) that mails the fake SendGrid."""
+    with private_postgres_app(
+        postgres_url, request.module.__name__.rsplit(".", 1)[-1], MAIL_BACKEND="sendgrid",
+        SENDGRID_API_KEY="SG.pg-key", SENDGRID_API_HOST=fake.url, SENDGRID_TIMEOUT_SECONDS=5,
+        PUBLIC_URL="https://shop.example.com",
+    ) as mailing_app:
+        yield mailing_app
