@@ -75,8 +75,13 @@ def test_several_workers_send_each_notice_once_even_when_queued_again_after_a_re
     delivered = fake.delivered()
     assert not [email for email, n in Counter(delivered).items() if n > 1]
     assert len(delivered) == 3700
-    assert len(fake.calls) == 5  # 1000 + 1000 + 500 English, 1000 + 200 Portuguese
-    assert sum(report.calls for report in results) == 5
+    # Batched: 1000 + 1000 + 500 English and 1000 + 200 Portuguese when the workers take turns; three
+    # workers claiming at once may split a language once more (seen once in CI: 6 calls), never past
+    # 1,000 personalizations a call nor mixing languages in one.
+    sizes = [call.personalizations for call in fake.calls]
+    assert len(sizes) >= 5 and max(sizes) <= 1000, sizes
+    assert all(len({email[:2] for email in call.recipients}) == 1 for call in fake.calls)  # "en…", "pt…"
+    assert sum(report.calls for report in results) == len(fake.calls)
     with mailing_pg_app.app_context():
         assert dict(db.session.execute(
             select(Notice.status, func.count()).group_by(Notice.status)).all()) == {"sent": 3700}
