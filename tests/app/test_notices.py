@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app import hooks
 from app.extensions import db
+from app.maintenance.recurrence import WEEKDAYS
 from app.maintenance.validation import validate_window
 from app.models import MaintenanceWindow, Notice, StandingSubscriber
 from app.services import clock as clock_service
@@ -239,7 +240,7 @@ def weekly(app, now) -> list[MaintenanceWindow]:
 
     # A weekday fixed in the test would put the first occurrence within the reminder's hour once a week
     # (CI on a Sunday near 01:00 UTC got a reminder the test did not expect); this one is always days away.
-    weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][(now + timedelta(days=3)).weekday()]
+    weekday = WEEKDAYS[(now + timedelta(days=3)).weekday()]
     spec = {"frequency": "weekly", "weekday": weekday, "start": "02:00", "end": "04:00", "time_zone": "UTC",
             "message": "Weekly upkeep"}
     with app.app_context():

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import hooks
 from app.extensions import db
+from app.maintenance.recurrence import WEEKDAYS
 from app.maintenance.validation import ValidationError, validate_window
 from app.models import AuditEntry, MaintenanceState, MaintenanceWindow
 from app.services import NotFound
@@ -243,8 +244,7 @@ def test_the_worker_plans_ahead(app, runner):
 
 def api_spec(**overrides):
     now = datetime.now(UTC)
-    return {**WEEKLY, "time_zone": "UTC", "weekday": ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][
-        (now + timedelta(days=2)).weekday()], **overrides}
+    return {**WEEKLY, "time_zone": "UTC", "weekday": WEEKDAYS[(now + timedelta(days=2)).weekday()], **overrides}
 
 
 def test_api_create_list_pause_delete(client, auth):
