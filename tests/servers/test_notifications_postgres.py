@@ -30,15 +30,20 @@ def test_two_workers_send_each_delivery_exactly_once(mailing_pg_app, fake):
     duplicates = [email for email, n in Counter(delivered).items() if n > 1]
     assert not duplicates, duplicates[:5]
     assert len(delivered) == 3700
-    assert all(call.personalizations <= 1000 for call in fake.calls)
-    assert len(fake.calls) == 5  # 1000 + 1000 + 500 English, 1000 + 200 Portuguese
-    assert sum(report.calls for report in results) == 5
+    # Batched: 1000 + 1000 + 500 English and 1000 + 200 Portuguese when the workers take turns; two
+    # workers claiming the last rows of a language at the same moment split them (each skips the rows
+    # the other is locking; seen once in CI: 6 calls), never past 1,000 personalizations a call nor
+    # mixing languages in one.
+    sizes = [call.personalizations for call in fake.calls]
+    assert len(sizes) >= 5 and max(sizes) <= 1000, sizes
+    assert all(len({email[:2] for email in call.recipients}) == 1 for call in fake.calls)  # "en…", "pt…"
+    assert sum(report.calls for report in results) == len(fake.calls)
     assert all(report.calls > 0 for report in results), "both workers should have sent"
     with mailing_pg_app.app_context():
         assert dict(db.session.execute(
             select(Delivery.status, func.count()).group_by(Delivery.status)).all()) == {"sent": 3700}
         # every batch id belongs to one call
-        assert db.session.scalar(select(func.count(func.distinct(Delivery.batch_id)))) == 5
+        assert db.session.scalar(select(func.count(func.distinct(Delivery.batch_id)))) == len(fake.calls)
 
 
 def test_two_workers_only_one_half_open_trial(mailing_pg_app, fake):
