@@ -6,6 +6,8 @@ imports none of this and runs without an app.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from pausa_gate.state import Actor
 from pausa_gate.windows import utcnow
@@ -108,3 +110,21 @@ def mailing_pg_app(request, postgres_url, fake):
         PUBLIC_URL="https://shop.example.com",
     ) as mailing_app:
         yield mailing_app
+
+
+def assert_sent_once_in_batches(fake: FakeSendGrid, reports: list, english: int, portuguese: int) -> None:
+    """Check that racing workers mailed every "en…" and "pt…" recipient once, in full one-language batches.
+
+    Workers that take turns make the fewest calls (1,000 a call per language); two that claim the last
+    rows of a language at the same moment split them, each skipping the rows the other is locking (seen
+    in CI: one call more). Never past 1,000 personalizations a call, never two languages in one.
+    """
+    delivered = fake.delivered()
+    duplicates = [email for email, n in Counter(delivered).items() if n > 1]
+    assert not duplicates, duplicates[:5]
+    assert len(delivered) == english + portuguese
+    fewest = -(-english // 1000) + -(-portuguese // 1000)
+    sizes = [call.personalizations for call in fake.calls]
+    assert len(sizes) >= fewest and max(sizes) <= 1000, sizes
+    assert all(len({email[:2] for email in call.recipients}) == 1 for call in fake.calls)
+    assert sum(report.calls for report in reports) == len(fake.calls)
